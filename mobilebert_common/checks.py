@@ -1,0 +1,82 @@
+"""Input checks and messages shared by the PyTorch and Keras models.
+
+Each check takes plain Python values (shapes, min/max ids) that the framework computed, so the
+rules and wording live once. The Keras graph-mode path uses the *_message helpers inside
+tf.debugging assertions.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from mobilebert_common.config import MobileBertConfig
+
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+def check_inputs_choice(has_input_ids: bool, has_inputs_embeds: bool) -> None:
+    if has_input_ids and has_inputs_embeds:
+        raise ValueError("pass either input_ids or inputs_embeds, not both")
+    if not has_input_ids and not has_inputs_embeds:
+        raise ValueError("pass input_ids (batch, seq) of token ids or inputs_embeds (batch, seq, embedding_size)")
+
+
+def check_rank(name: str, shape: Sequence[int], rank: int, layout: str) -> None:
+    if len(shape) != rank:
+        raise ValueError(f"{name} must have {rank} dimensions {layout}, got shape {tuple(shape)}")
+
+
+def check_sequence_length(seq_len: int, config: MobileBertConfig) -> None:
+    if seq_len > config.max_position_embeddings:
+        raise ValueError(
+            f"input has {seq_len} tokens; this model takes at most {config.max_position_embeddings} "
+            "(config.max_position_embeddings). Truncate the input (tokenizer(..., truncation=True))"
+        )
+    if seq_len < 1:
+        raise ValueError("input has 0 tokens; pass at least one token per sequence")
+
+
+def range_message(name: str, limit: int, field: str) -> str:
+    return f"{name} must hold ids in [0, {limit}) (config.{field})"
+
+
+def check_id_range(name: str, min_value: int, max_value: int, limit: int, field: str) -> None:
+    """Ids outside [0, limit) would index past an embedding table: say so before any kernel runs."""
+    if min_value < 0 or max_value >= limit:
+        bad = min_value if min_value < 0 else max_value
+        raise ValueError(f"{range_message(name, limit, field)}; got {bad}")
+
+
+def check_same_shape(name: str, shape: Sequence[int], expected: Sequence[int], of: str = "input_ids") -> None:
+    if tuple(shape) != tuple(expected):
+        raise ValueError(f"{name} has shape {tuple(shape)} but {of} has shape {tuple(expected)}; they must match")
+
+
+def check_embeds_width(width: int, config: MobileBertConfig) -> None:
+    if width != config.embedding_size:
+        raise ValueError(
+            f"inputs_embeds must be (batch, seq, {config.embedding_size}) (config.embedding_size), got last dimension {width}"
+        )
+
+
+def check_head_mask(shape: Sequence[int], config: MobileBertConfig) -> None:
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    if tuple(shape) not in ((heads,), (layers, heads)):
+        raise ValueError(f"head_mask must have shape ({heads},) or ({layers}, {heads}) (layers, heads), got {tuple(shape)}")
+
+
+def infer_problem_type(problem_type: Optional[str], num_labels: int, labels_are_integers: bool) -> str:
+    """The loss of a sequence classifier, as MobileBERT users expect it when problem_type is unset."""
+    if problem_type is not None:
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type {problem_type!r} is not supported; allowed: {', '.join(PROBLEM_TYPES)}")
+        return problem_type
+    if num_labels == 1:
+        return "regression"
+    return "single_label_classification" if labels_are_integers else "multi_label_classification"
+
+
+FLOAT16_OVERFLOW = (
+    "MobileBERT's activations reach 1e7-1e8, beyond float16's largest value 65504, so this float16 run "
+    "produced inf/NaN. Use bfloat16 (same range as float32) or float32."
+)

@@ -1,0 +1,83 @@
+"""Matching a checkpoint's tensors to a model's, shared by both frameworks.
+
+Each framework renames checkpoint keys into its model's own key space (adding or stripping the
+backbone prefix), then calls ``compare`` and ``apply_policy``: the rules (what is an error, what
+is a warning, and the wording) live here once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Tuple
+
+Shape = Tuple[int, ...]
+
+
+@dataclass
+class LoadReport:
+    missing: List[str] = field(default_factory=list)  # model keys the checkpoint lacks: newly initialised
+    unexpected: List[str] = field(default_factory=list)  # checkpoint keys the model does not use
+    mismatched: List[Tuple[str, Shape, Shape]] = field(default_factory=list)  # (key, checkpoint shape, model shape)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.mismatched)
+
+
+def compare(model_shapes: Dict[str, Shape], checkpoint_shapes: Dict[str, Shape]) -> LoadReport:
+    report = LoadReport()
+    for key, shape in model_shapes.items():
+        if key not in checkpoint_shapes:
+            report.missing.append(key)
+        elif tuple(checkpoint_shapes[key]) != tuple(shape):
+            report.mismatched.append((key, tuple(checkpoint_shapes[key]), tuple(shape)))
+    report.unexpected = [key for key in checkpoint_shapes if key not in model_shapes]
+    return report
+
+
+def apply_policy(
+    report: LoadReport,
+    *,
+    source: str,
+    model_class: str,
+    is_backbone: Callable[[str], bool],
+    ignore_mismatched_sizes: bool = False,
+) -> List[str]:
+    """Raise for backbone problems; warn once about head weights. Returns the keys to initialise anew.
+
+    A backbone tensor that is missing or of another shape means the checkpoint is not this model
+    (wrong architecture, or a config.json that does not match the weights): an error naming the
+    file. Head tensors that are missing (loading a pre-training checkpoint into a classifier, say)
+    are initialised anew and listed in one warning; a head of another shape (num_labels differs)
+    is an error unless ``ignore_mismatched_sizes``.
+    """
+    backbone_missing = [k for k in report.missing if is_backbone(k)]
+    backbone_mismatched = [m for m in report.mismatched if is_backbone(m[0])]
+    head_mismatched = [m for m in report.mismatched if not is_backbone(m[0])]
+    if backbone_missing:
+        shown = ", ".join(backbone_missing[:5]) + (f" and {len(backbone_missing) - 5} more" if len(backbone_missing) > 5 else "")
+        raise ValueError(
+            f"{source} does not match {model_class}: {len(backbone_missing)} backbone weights are missing ({shown}). "
+            "Is it a MobileBERT checkpoint, and does its config.json (layers, sizes, bottleneck and trigram options) "
+            "match the weights?"
+        )
+    if backbone_mismatched:
+        lines = "; ".join(f"{k}: checkpoint {c}, model {m}" for k, c, m in backbone_mismatched[:5])
+        raise ValueError(f"{source} does not match the config of {model_class}: shape mismatch in {lines}")
+    if head_mismatched and not ignore_mismatched_sizes:
+        lines = "; ".join(f"{k}: checkpoint {c}, model {m}" for k, c, m in head_mismatched)
+        raise ValueError(
+            f"{source}: head weights of another shape ({lines}). Pass ignore_mismatched_sizes=True "
+            "to initialise them anew (e.g. a different num_labels)."
+        )
+    reinit = list(report.missing) + [k for k, _, _ in head_mismatched]
+    notes = []
+    if reinit:
+        notes.append(
+            f"newly initialised (not in {source}), train before use: {', '.join(reinit)}"
+        )
+    if report.unexpected:
+        notes.append(f"unused weights of {source} (another head's): {', '.join(report.unexpected)}")
+    if notes:
+        warnings.warn(f"{model_class}: " + "; ".join(notes), UserWarning, stacklevel=3)
+    return reinit
