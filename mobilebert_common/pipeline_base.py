@@ -1,0 +1,162 @@
+"""The framework-free half of every pipeline: inputs in, batches out, results back.
+
+``PipelineBase`` takes the user's inputs (one, a list, or a generator), lets the task turn each
+into one or more ``Feature`` rows, pads rows into batches on the right, hands each batch as numpy
+arrays to ``_forward`` (written once per framework in mobilebert_pt/mobilebert_tf pipelines.py),
+refuses non-finite outputs, and lets the task turn the numpy outputs into results.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Dict, List
+
+import numpy as np
+
+from mobilebert_common.checks import FLOAT16_OVERFLOW
+from mobilebert_common.pipeline_encode import Feature
+from mobilebert_common.pipeline_tasks import get_task
+
+
+def non_finite_error(dtype_name: str, where: str = "the model's outputs") -> ValueError:
+    if dtype_name == "float16":
+        return ValueError(f"{FLOAT16_OVERFLOW} (inf/NaN found in {where})")
+    return ValueError(f"{where} hold inf/NaN (dtype {dtype_name}); the weights or inputs are broken")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class PipelineBase:
+    """Subclasses set ``framework`` and implement ``_forward(batch) -> dict of numpy arrays``.
+
+    ``batch`` holds int64 arrays input_ids, attention_mask, token_type_ids, each (B, T), and for
+    fill-mask ``mask_positions`` (N, 2) of (row, column). ``_forward`` returns, per task head:
+      masked_lm:                {"masked_logits": (N, V)}  (rows of mask_positions, in order)
+      sequence_classification:  {"logits": (B, num_labels)}
+      next_sentence:            {"logits": (B, 2)}
+      token_classification:     {"logits": (B, T, num_labels)}
+      question_answering:       {"start_logits": (B, T), "end_logits": (B, T)}
+      features:                 {"last_hidden_state": (B, T, H)}
+    """
+
+    framework = ""
+
+    def __init__(self, task: str, model, tokenizer, config, *, batch_size: int = 1, progress: bool = False, **params):
+        self.task = get_task(task)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.progress = bool(progress)
+        self.params = self.task.sanitize(self, params, with_defaults=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task.name!r}, framework={self.framework!r}, device={self.device!s})"
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    device: Any = "cpu"
+
+    @property
+    def dtype_name(self) -> str:
+        return "float32"
+
+    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _to_tensor(self, array: np.ndarray):
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------
+    @property
+    def max_length(self) -> int:
+        """Longest row the model takes: the config's positions, or less if the tokenizer says so."""
+        limit = self.config.max_position_embeddings
+        tok_limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_limit, int) and 0 < tok_limit < limit:
+            limit = tok_limit
+        return limit
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        batch_size = _positive_int("batch_size", kwargs.pop("batch_size", self.batch_size))
+        progress = bool(kwargs.pop("progress", self.progress))
+        input_kwargs = {k: kwargs.pop(k) for k in self.task.input_kwargs if k in kwargs}
+        params = {**self.params, **self.task.sanitize(self, kwargs, with_defaults=False)}
+        items, mode = self.task.collect(inputs, args, input_kwargs)
+        results = self._iterate(items, params, batch_size, progress)
+        if mode == "iter":
+            return results
+        results = list(results)
+        if mode == "single":
+            return self.task.single(results[0], items[0], params)
+        return results
+
+    def _iterate(self, items, params: dict, batch_size: int, progress: bool):
+        total = len(items) if hasattr(items, "__len__") else None
+        items = iter(items)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc=self.task.name, unit="input")
+        try:
+            while True:
+                chunk = list(islice(items, batch_size))
+                if not chunk:
+                    return
+                prepared = [(item, self.task.preprocess(self, item, params)) for item in chunk]
+                rows = [f for _, feats in prepared for f in feats]
+                outputs: List[dict] = []
+                for i in range(0, len(rows), batch_size):
+                    outputs += self._run_rows(rows[i : i + batch_size])
+                k = 0
+                for item, feats in prepared:
+                    yield self.task.postprocess(self, item, feats, outputs[k : k + len(feats)], params)
+                    k += len(feats)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def pad(self, rows: List[Feature]) -> Dict[str, np.ndarray]:
+        """Right-padded int64 arrays (B, T): positions are absolute, so padding goes after the text."""
+        width = max(len(r) for r in rows)
+        pad_id = self.tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self.config.pad_token_id
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        types = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r.input_ids
+            mask[i, : len(r)] = 1
+            types[i, : len(r)] = r.token_type_ids
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def _run_rows(self, rows: List[Feature]) -> List[dict]:
+        batch = self.pad(rows)
+        counts = None
+        if self.task.head == "masked_lm":
+            positions = np.argwhere(batch["input_ids"] == self.tokenizer.mask_token_id)  # (N, 2) row-major
+            batch["mask_positions"] = positions.astype(np.int64)
+            counts = np.bincount(positions[:, 0], minlength=len(rows))
+        outputs = self._forward(batch)
+        for name, value in outputs.items():
+            if not np.all(np.isfinite(value)):
+                raise non_finite_error(self.dtype_name, f"the model's {name}")
+        per_row = []
+        starts = None if counts is None else np.concatenate([[0], np.cumsum(counts)])
+        for i, r in enumerate(rows):
+            out = {}
+            for name, value in outputs.items():
+                if name == "masked_logits":
+                    out[name] = value[starts[i] : starts[i + 1]]
+                else:
+                    out[name] = value[i]
+            out["length"] = len(r)
+            per_row.append(out)
+        return per_row
