@@ -1,0 +1,173 @@
+"""Reading checkpoint files (safetensors, sharded safetensors, pytorch_model.bin, tf_model.h5) for PyTorch.
+
+``open_checkpoint`` finds the weights of a directory or hub repo and returns a ``Checkpoint``: the
+names, shapes and dtypes up front (safetensors: from the header, nothing loaded yet) and the tensors
+one at a time, so ``from_pretrained`` holds each weight once. Corrupt or truncated files are a
+ValueError naming the file, never a raw safetensors/pickle traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+
+from mobilebert_common.hub import resolve_file
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_INDEX_NAME = "model.safetensors.index.json"
+BIN_WEIGHTS_NAME = "pytorch_model.bin"
+TF_WEIGHTS_NAME = "tf_model.h5"
+
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+@dataclass
+class Checkpoint:
+    source: str  # the file(s), for messages
+    shapes: Dict[str, Tuple[int, ...]]
+    dtypes: Dict[str, torch.dtype]
+    get: Callable[[str], torch.Tensor]  # key -> tensor (on the load device for safetensors, else CPU)
+
+    @property
+    def float_dtype(self) -> Optional[torch.dtype]:
+        """The floating dtype the weights are stored in (torch_dtype="auto")."""
+        return next((d for d in self.dtypes.values() if d.is_floating_point), None)
+
+
+def _bad_file(path: str, what: str, err: Exception) -> ValueError:
+    return ValueError(f"{path} is not a valid {what} file (truncated or corrupt?): {err}")
+
+
+def _open_safetensors(files, device: torch.device, source: str, weight_map: Optional[Dict[str, str]] = None) -> Checkpoint:
+    """Open each file once; the headers give names, shapes and dtypes without reading any tensor."""
+    from safetensors import SafetensorError, safe_open
+
+    handles, shapes, dtypes, owner = {}, {}, {}, {}
+    load_device = str(device) if device.type in ("cpu", "cuda") else "cpu"
+    for path in files:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{source} names the weights file {path}, which does not exist")
+        try:
+            handle = safe_open(path, framework="pt", device=load_device)
+            handles[path] = handle
+            for key in handle.keys():
+                piece = handle.get_slice(key)
+                shapes[key] = tuple(piece.get_shape())
+                dtypes[key] = _SAFETENSORS_DTYPES.get(piece.get_dtype(), torch.float32)
+                owner[key] = path
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise _bad_file(path, "safetensors", err) from None
+    if weight_map is not None:
+        absent = [k for k in weight_map if k not in owner]
+        if absent:
+            raise ValueError(f"{source} lists tensors that its shards do not hold: {', '.join(absent[:5])}")
+
+    def get(key: str) -> torch.Tensor:
+        path = owner[key]
+        try:
+            return handles[path].get_tensor(key)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise _bad_file(path, "safetensors", err) from None
+
+    return Checkpoint(source, shapes, dtypes, get)
+
+
+def _read_index(path: str) -> Dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            weight_map = json.load(f)["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid safetensors index (needs a 'weight_map' of tensor -> shard file): {err}") from None
+    return weight_map
+
+
+def _from_state_dict(state: dict, source: str) -> Checkpoint:
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{source} does not hold a flat dict of named tensors (a state_dict)")
+    return Checkpoint(
+        source, {k: tuple(v.shape) for k, v in state.items()}, {k: v.dtype for k, v in state.items()}, state.__getitem__
+    )
+
+
+def _load_bin(path: str) -> Checkpoint:
+    # weights_only: a pickle may run code; only tensors and plain containers are accepted.
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path} holds objects other than tensors, or is not a PyTorch checkpoint; it is only read with "
+            f"weights_only=True (no arbitrary code): {str(err).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as err:
+        raise _bad_file(path, "PyTorch (pytorch_model.bin)", err) from None
+    return _from_state_dict(state, path)
+
+
+def _load_tf_h5(path: str, config, architecture: Optional[str]) -> Checkpoint:
+    from conversion.convert import tf_to_pt
+    from conversion.formats import read_tf_h5
+
+    try:
+        pt_weights = tf_to_pt(read_tf_h5(path), config, architecture=architecture)
+    except ValueError as err:  # ConversionError is a ValueError
+        raise ValueError(f"{path}: {err}") from None
+    except OSError as err:
+        raise _bad_file(path, "Keras HDF5 (tf_model.h5)", err) from None
+    return _from_state_dict({k: torch.from_numpy(v.copy()) for k, v in pt_weights.items()}, path)
+
+
+def open_checkpoint(
+    source: str, *, from_tf: bool, hub_kwargs: dict, device: torch.device, config, architecture: Optional[str] = None
+) -> Checkpoint:
+    """The weights of a directory, a single weights file, or a hub repo id, in order of preference."""
+    if os.path.isfile(source):
+        return open_weights_file(source, device=device, config=config, architecture=architecture)
+    if from_tf:
+        return _load_tf_h5(resolve_file(source, TF_WEIGHTS_NAME, **hub_kwargs), config, architecture)
+    path = resolve_file(source, SAFE_WEIGHTS_NAME, required=False, **hub_kwargs)
+    if path is not None:
+        return _open_safetensors([path], device, path)
+    index = resolve_file(source, SAFE_INDEX_NAME, required=False, **hub_kwargs)
+    if index is not None:
+        weight_map = _read_index(index)
+        files = [resolve_file(source, name, **hub_kwargs) for name in sorted(set(weight_map.values()))]
+        return _open_safetensors(files, device, index, weight_map)
+    path = resolve_file(source, BIN_WEIGHTS_NAME, required=False, **hub_kwargs)
+    if path is not None:
+        return _load_bin(path)
+    has_tf = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub_kwargs) is not None
+    hint = f" It has {TF_WEIGHTS_NAME}: pass from_tf=True to convert it." if has_tf else ""
+    raise FileNotFoundError(
+        f"no PyTorch weights in {source}: looked for {SAFE_WEIGHTS_NAME}, {SAFE_INDEX_NAME} and {BIN_WEIGHTS_NAME}.{hint}"
+    )
+
+
+def open_weights_file(path: str, *, device: torch.device, config, architecture: Optional[str] = None) -> Checkpoint:
+    """A weights file given directly, by its extension."""
+    name = os.path.basename(path)
+    if name.endswith(".safetensors"):
+        return _open_safetensors([path], device, path)
+    if name.endswith(".index.json"):
+        weight_map = _read_index(path)
+        files = [os.path.join(os.path.dirname(path), f) for f in sorted(set(weight_map.values()))]
+        return _open_safetensors(files, device, path, weight_map)
+    if name.endswith((".bin", ".pt", ".pth")):
+        return _load_bin(path)
+    if name.endswith(".h5"):
+        return _load_tf_h5(path, config, architecture)
+    raise ValueError(f"{path}: unknown weights format; expected .safetensors, .safetensors.index.json, .bin or .h5")
