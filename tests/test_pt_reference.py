@@ -16,6 +16,7 @@ import mobilebert_pt
 from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config
 
 transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.reference
 
 HEADS = [
     "MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
