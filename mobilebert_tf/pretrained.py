@@ -29,7 +29,7 @@ import tf_keras as keras
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.files import atomic_path
 from mobilebert_common.hub import HUB_KWARGS, resolve_file
-from mobilebert_common.loading import apply_policy, compare
+from mobilebert_common.loading import LoadReport, apply_policy, compare
 
 TF_WEIGHTS_NAME = "tf_model.h5"
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -37,6 +37,9 @@ SAFE_INDEX_NAME = "model.safetensors.index.json"
 BIN_WEIGHTS_NAME = "pytorch_model.bin"
 
 BACKBONE_PREFIX = "mobilebert/"
+# The pooler belongs to the heads that use it: a masked-LM checkpoint has none, and loading it
+# into a classifier initialises a new pooler (as transformers does) instead of failing.
+POOLER_PREFIX = "mobilebert/pooler/"
 WORD_EMBEDDINGS = "mobilebert/embeddings/word_embeddings/weight:0"
 # The TF masked-LM head computes with the word-embedding variable (tied, as in PyTorch), but the
 # hub's h5 stores a copy under this name; we write it and check it on load.
@@ -62,6 +65,10 @@ def weights_by_name(model: keras.Model) -> Dict[str, tf.Variable]:
             raise ValueError(f"two variables of {model.name} share the name {name!r}; weights could not be matched by name")
         out[name] = var
     return out
+
+
+def _is_backbone(name: str) -> bool:
+    return name.startswith(BACKBONE_PREFIX) and not name.startswith(POOLER_PREFIX)
 
 
 def _internal_loss(y_true, y_pred):
@@ -120,21 +127,28 @@ class TFMobileBertPreTrainedModel(keras.Model):
         token: Optional[str | bool] = None,
         local_files_only: bool = False,
         force_download: bool = False,
+        output_loading_info: bool = False,
         **config_overrides,
-    ) -> "TFMobileBertPreTrainedModel":
+    ):
         """A model built from config.json and the weights of a local directory, a weights file, or a hub repo id.
 
         Reads tf_model.h5 (the hub's layout), or with ``from_pt=True`` model.safetensors, a sharded
         model.safetensors.index.json or pytorch_model.bin, converted by ``conversion`` (torch is
         not needed for safetensors). A checkpoint of another head loads its backbone; head
         weights it lacks are initialised anew and listed in one warning. Keywords that are not hub
-        keywords override config fields (``num_labels=3``).
+        keywords override config fields (``num_labels=3``). With ``output_loading_info=True``
+        returns (model, {"missing_keys", "unexpected_keys", "mismatched_keys"}).
         """
+        unknown = [k for k in config_overrides if k not in MobileBertConfig.__dataclass_fields__]
+        if unknown:
+            raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
         hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
                    force_download=force_download)
         source = os.fspath(dir_or_repo_id)
         weights_file = source if os.path.isfile(source) else None
         config_source = os.path.dirname(os.path.abspath(source)) if weights_file else source
+        if weights_file and config is None and not os.path.isfile(os.path.join(config_source, CONFIG_NAME)):
+            raise FileNotFoundError(f"{source} is a weights file without a config.json beside it; pass config=")
 
         # The checkpoint's own config (before overrides) tells the converter the file's architecture and shapes.
         file_config = None
@@ -158,12 +172,16 @@ class TFMobileBertPreTrainedModel(keras.Model):
         else:
             path = weights_file or _resolve_tf_weights(source, hub)
             weights = _read_h5(path)
-        model.load_weight_dict(weights, source=path, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        report = model.load_weight_dict(weights, source=path, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        if output_loading_info:
+            info = {"missing_keys": report.missing, "unexpected_keys": report.unexpected, "mismatched_keys": report.mismatched}
+            return model, info
         return model
 
     def load_weight_dict(self, weights: Dict[str, np.ndarray], source: str = "the checkpoint",
-                         ignore_mismatched_sizes: bool = False) -> list:
-        """Assign {hub h5 name: array}; backbone problems raise, head differences warn once. Returns re-initialised names."""
+                         ignore_mismatched_sizes: bool = False) -> LoadReport:
+        """Assign {hub h5 name: array}; backbone problems raise, head differences warn once (new head
+        weights get a fresh initialisation). Returns the comparison (missing, unexpected, mismatched)."""
         self.build_with_dummies()
         weights = dict(weights)
         variables = weights_by_name(self)
@@ -179,7 +197,7 @@ class TFMobileBertPreTrainedModel(keras.Model):
                 weights[DECODER] = decoder  # another head's weight: reported as unused below
         report = compare({k: tuple(v.shape) for k, v in variables.items()}, {k: tuple(v.shape) for k, v in weights.items()})
         reinit = apply_policy(report, source=source, model_class=type(self).__name__,
-                              is_backbone=lambda k: k.startswith(BACKBONE_PREFIX),
+                              is_backbone=_is_backbone,
                               ignore_mismatched_sizes=ignore_mismatched_sizes)
         new = set(reinit)
         pairs = []
@@ -189,7 +207,7 @@ class TFMobileBertPreTrainedModel(keras.Model):
             else:
                 pairs.append((var, np.asarray(weights[name]).astype(var.dtype.as_numpy_dtype)))
         keras.backend.batch_set_value(pairs)
-        return reinit
+        return report
 
     def _fresh_value(self, name: str, shape: tuple) -> np.ndarray:
         """Initial value of a weight the checkpoint lacks: truncated normal(initializer_range) for matrices,
@@ -215,10 +233,12 @@ class TFMobileBertPreTrainedModel(keras.Model):
         weights = {name: var.numpy() for name, var in weights_by_name(self).items()}
         if any(name.startswith(PREDICTIONS_PREFIX) for name in weights):
             weights[DECODER] = weights[WORD_EMBEDDINGS].copy()
-        config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
         weights_path = os.path.join(save_directory, TF_WEIGHTS_NAME)
         with atomic_path(weights_path) as tmp:
             write_tf_h5(tmp, weights, model_name=_keras_model_name(self.architecture()))
+        # config.json last: a directory with a config is complete. transformers' TF classes write the
+        # architecture without the "TF" prefix too, so either framework's loader recognises it.
+        config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
         return [config_path, weights_path]
 
     # ------------------------------------------------------------------ serving / SavedModel
@@ -262,10 +282,10 @@ class TFMobileBertPreTrainedModel(keras.Model):
 
     # ------------------------------------------------------------------ Keras training
     def compile(self, optimizer="rmsprop", loss="auto", metrics=None, **kwargs):
-        """loss="auto" (the default): train on the model's own loss; labels go in the input dict
+        """loss="auto" (the default) or None: train on the model's own loss; labels go in the input dict
         (``labels``, or ``next_sentence_label`` / ``start_positions`` / ``end_positions``), or as y.
         Any other ``loss`` is a Keras loss applied to the logits."""
-        self._uses_internal_loss = isinstance(loss, str) and loss == "auto"
+        self._uses_internal_loss = loss is None or (isinstance(loss, str) and loss == "auto")
         super().compile(optimizer=optimizer, loss=_internal_loss if self._uses_internal_loss else loss,
                         metrics=metrics, **kwargs)
 
