@@ -327,3 +327,19 @@ def test_gpu_bad_ids_raise_before_a_device_assert():
     with pytest.raises(ValueError, match="input_ids must hold ids"):
         model(**{**x, "input_ids": x["input_ids"] + 99})
     assert model(**x).logits.shape == (2, 7, 99)  # the device is still usable
+
+
+def test_bottleneck_without_shared_or_attention_bottleneck_reads_the_layer_input():
+    """use_bottleneck with neither key_query_shared_bottleneck nor use_bottleneck_attention: query and key read
+    the layer's input h (width hidden_size), value too; the residual is the input bottleneck. The reference sizes
+    query/key for the bottleneck width there and fails; ours sizes them to what they read."""
+    model = make("MobileBertModel", key_query_shared_bottleneck=False)
+    layer = model.encoder.layer[0]
+    assert layer.attention.self.query.weight.shape == (16, 32) and not hasattr(layer.bottleneck, "attention")
+    seen = {}
+    layer.attention.self.register_forward_hook(lambda mod, args, out: seen.update(q=args[0], k=args[1], v=args[2]))
+    layer.register_forward_hook(lambda mod, args, out: seen.update(h=args[0]))
+    with torch.no_grad():
+        out = model(**inputs(model.config))
+    assert torch.equal(seen["q"], seen["h"]) and torch.equal(seen["k"], seen["h"]) and torch.equal(seen["v"], seen["h"])
+    assert bool(torch.isfinite(out.last_hidden_state).all())

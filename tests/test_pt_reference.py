@@ -173,3 +173,17 @@ def test_qa_loss_by_hand():
     start_loss = -(start_lp[0, 1] + start_lp[1, 0]) / 2
     end_loss = -end_lp[0, 4]
     assert_close(out.loss.numpy(), ((start_loss + end_loss) / 2).numpy(), 1e-5)
+
+
+@pytest.mark.parametrize("variant", ["default", "separate_qk_no_bottleneck"])
+def test_head_mask_matches_reference(variant):
+    config = config_for(variant)
+    ref, ours = reference_and_ours("MobileBertForMaskedLM", config, seed=11)
+    inputs = inputs_for("MobileBertForMaskedLM", config)
+    head_mask = torch.tensor([[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 1.0]])  # (layers, heads)
+    with torch.no_grad():
+        expected = ref(**inputs, head_mask=head_mask, output_attentions=True)
+        actual = ours(**inputs, head_mask=head_mask, output_attentions=True)
+    assert_close(actual.logits.numpy(), expected.logits.numpy(), 1e-5)
+    for a, e in zip(actual.attentions, expected.attentions):
+        assert_close(a.numpy(), e.numpy(), 1e-5)
