@@ -1,0 +1,39 @@
+"""MobileBERT in Keras (tf-keras): the backbone, the eight task models, from_pretrained / save_pretrained."""
+
+from mobilebert_common.config import MobileBertConfig
+from mobilebert_tf.heads import (
+    TFMobileBertForMaskedLM,
+    TFMobileBertForMultipleChoice,
+    TFMobileBertForNextSentencePrediction,
+    TFMobileBertForPreTraining,
+    TFMobileBertForQuestionAnswering,
+    TFMobileBertForSequenceClassification,
+    TFMobileBertForTokenClassification,
+)
+from mobilebert_tf.modeling import TFMobileBertMainLayer, TFMobileBertModel, weights_by_name
+from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel
+
+__all__ = [
+    "MobileBertConfig",
+    "TFMobileBertPreTrainedModel",
+    "TFMobileBertMainLayer",
+    "TFMobileBertModel",
+    "TFMobileBertForPreTraining",
+    "TFMobileBertForMaskedLM",
+    "TFMobileBertForNextSentencePrediction",
+    "TFMobileBertForSequenceClassification",
+    "TFMobileBertForMultipleChoice",
+    "TFMobileBertForTokenClassification",
+    "TFMobileBertForQuestionAnswering",
+    "weights_by_name",
+    "pipeline",
+]
+
+
+def __getattr__(name):
+    # pipelines.py pulls in the tokenizers; load it only when asked for.
+    if name == "pipeline":
+        from mobilebert_tf.pipelines import pipeline
+
+        return pipeline
+    raise AttributeError(f"module 'mobilebert_tf' has no attribute {name!r}")
