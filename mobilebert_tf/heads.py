@@ -3,7 +3,7 @@
 Mirrors mobilebert_pt/heads.py. Each class holds the backbone as ``self.mobilebert`` (layer name
 "mobilebert") and a small head whose layer names are the hub's: the masked-LM head under
 "predictions___cls", the next-sentence head under "seq_relationship___cls", "classifier",
-"qa_outputs". Losses follow ARCH.md and are computed in float32; labels outside the allowed range
+"qa_outputs". Losses follow ARCH.md and are computed in float32 (float64 with a float64 policy); labels outside the allowed range
 are a ValueError eagerly and a tf.debugging assertion in graph mode (on GPU, TF's cross-entropy
 returns NaN for them instead of failing).
 """
@@ -27,16 +27,13 @@ from mobilebert_common.outputs import (
 from mobilebert_tf.modeling import (
     ACT2FN,
     FLAGS,
-    INPUT_NAMES,
-    TFMobileBertMainLayer,
+    TFMobileBertBase,
     build_in_scope,
     check_finite,
     dense,
     initializer,
-    model_name,
-    unpack_inputs,
+    wide_dtype,
 )
-from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel
 
 IGNORE_INDEX = -100  # label value that contributes no loss (padding, unmasked tokens)
 
@@ -140,15 +137,15 @@ def check_class_labels(name: str, labels: tf.Tensor, num_classes, allow_ignore: 
 
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index=IGNORE_INDEX) -> tf.Tensor:
-    """Mean cross-entropy in float32 over the labels != ignore_index (as torch's F.cross_entropy);
+    """Mean cross-entropy in float32 (or float64) over the labels != ignore_index (as torch's F.cross_entropy);
     0 when every label is ignored (torch gives NaN, which would poison a training run)."""
     num_classes = tf.shape(logits)[-1]
-    logits = tf.reshape(tf.cast(logits, tf.float32), [-1, num_classes])
+    logits = tf.reshape(tf.cast(logits, wide_dtype(logits.dtype)), [-1, num_classes])
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     keep = labels != tf.cast(ignore_index, tf.int32)
     safe = tf.where(keep, labels, tf.zeros_like(labels))
     per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
-    keep = tf.cast(keep, tf.float32)
+    keep = tf.cast(keep, logits.dtype)
     return tf.math.divide_no_nan(tf.reduce_sum(per_token * keep), tf.reduce_sum(keep))
 
 
@@ -163,37 +160,10 @@ def _tensor(value):
 # ---------------------------------------------------------------------------------------- public classes
 
 
-class _TFHeadModel(TFMobileBertPreTrainedModel):
-    """Shared plumbing: the model name, the backbone, explicit build, input unpacking."""
+class _TFHeadModel(TFMobileBertBase):
+    """A backbone and a task head; labels are call arguments (or keys of the input dict)."""
 
-    architecture_name = ""
-    add_pooling_layer = True
     label_names: tuple = ("labels",)
-
-    def __init__(self, config: MobileBertConfig, *inputs, **kwargs):
-        kwargs.setdefault("name", model_name(self.architecture_name))
-        super().__init__(config, *inputs, **kwargs)
-        self.mobilebert = TFMobileBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="mobilebert")
-
-    def head_layers(self) -> list:
-        return []
-
-    def build(self, input_shape=None):
-        # Called by the first __call__ inside the model's name scope: every variable gets its hub name.
-        build_in_scope(self.mobilebert, None)
-        for layer, shape in self.head_layers():
-            build_in_scope(layer, shape)
-        self.built = True
-
-    def _inputs(self, input_ids, kwargs: dict):
-        """(model inputs, {label name: tensor or None})."""
-        args = unpack_inputs(input_ids, kwargs, INPUT_NAMES + self.label_names)
-        labels = {k: _tensor(args.pop(k, None)) for k in self.label_names}
-        return args, labels
-
-    def _backbone(self, args: dict, training):
-        return self.mobilebert(**{k: v for k, v in args.items() if k != "return_dict"}, return_dict=True,
-                               training=training)
 
 
 def _common(attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, output_attentions,
@@ -309,9 +279,9 @@ class TFMobileBertForSequenceClassification(_TFHeadModel):
     def _loss(self, logits, labels):
         n = self.num_labels
         problem = checks.infer_problem_type(self.config.problem_type, n, labels.dtype.is_integer or labels.dtype == tf.bool)
-        logits = tf.cast(logits, tf.float32)
+        logits = tf.cast(logits, wide_dtype(logits.dtype))
         if problem == "regression":
-            labels = tf.cast(labels, tf.float32)
+            labels = tf.cast(labels, logits.dtype)
             if n == 1:  # torch's squeeze(): (B, 1) logits against (B,) or (B, 1) labels
                 return tf.reduce_mean(tf.square(tf.reshape(logits, [-1]) - tf.reshape(labels, [-1])))
             return tf.reduce_mean(tf.square(logits - labels))
@@ -320,7 +290,7 @@ class TFMobileBertForSequenceClassification(_TFHeadModel):
         if labels.shape.rank is not None and logits.shape.rank is not None and None not in labels.shape.as_list():
             checks.check_same_shape("labels", labels.shape.as_list(), logits.shape.as_list(),
                                     of="logits (multi-label: one 0/1 column per label)")
-        labels = tf.cast(labels, tf.float32)
+        labels = tf.cast(labels, logits.dtype)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 

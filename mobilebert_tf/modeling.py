@@ -9,14 +9,13 @@ B = batch, T = sequence, H = hidden_size, E = embedding_size, I = true_hidden_si
 D = head_dim.
 
 Mixed precision: layers compute in their compute dtype (float16 / bfloat16 under a mixed policy);
-the attention softmax and all losses run in float32.
+the attention softmax and all losses run in float32 (float64 stays float64: see wide_dtype).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -43,6 +42,12 @@ ACT2FN = {
     "swish": tf.nn.silu,
     "tanh": tf.tanh,
 }
+
+
+def wide_dtype(dtype) -> tf.DType:
+    """The dtype of softmax and losses: float32 for 16-bit compute dtypes (mixed precision), else the dtype itself."""
+    dtype = tf.as_dtype(dtype)
+    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
 
 
 def initializer(config: MobileBertConfig):
@@ -178,9 +183,9 @@ class TFMobileBertSelfAttention(keras.layers.Layer):
 
         q, k, v = split(self.query(query_tensor)), split(self.key(key_tensor)), split(self.value(value_tensor))
         scores = tf.matmul(q, k, transpose_b=True) / tf.cast(math.sqrt(self.head_dim), q.dtype)  # (B, N, T, T)
-        scores = tf.cast(scores, tf.float32)  # softmax in float32 whatever the compute dtype
+        scores = tf.cast(scores, wide_dtype(q.dtype))  # softmax in float32 under mixed precision
         if attention_mask is not None:
-            scores = scores + attention_mask  # (B, 1, 1, T) additive float32: 0 keep, float32-min drop
+            scores = scores + tf.cast(attention_mask, scores.dtype)  # (B, 1, 1, T) additive: 0 keep, dtype-min drop
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), v.dtype)
         probs = self.dropout(probs, training=training)
         if head_mask is not None:
@@ -597,9 +602,10 @@ class TFMobileBertMainLayer(keras.layers.Layer):
         shape = tf.shape(reference)  # (B, T)
         attention_mask = v["attention_mask"]
         if attention_mask is None:
-            attention_mask = tf.ones(shape, dtype=tf.float32)
-        # 1 = attend, 0 = padding -> additive (B, 1, 1, T) in float32 (the softmax's dtype): 0 or float32's most negative value.
-        additive_mask = (1.0 - tf.cast(attention_mask, tf.float32))[:, None, None, :] * tf.float32.min
+            attention_mask = tf.ones(shape, dtype=tf.int32)
+        # 1 = attend, 0 = padding -> additive (B, 1, 1, T) in the softmax's dtype: 0 or its most negative value.
+        wide = wide_dtype(self.compute_dtype)
+        additive_mask = (1.0 - tf.cast(attention_mask, wide))[:, None, None, :] * wide.min
         head_mask = v["head_mask"]
         if head_mask is not None:
             head_mask = tf.cast(head_mask, self.compute_dtype)
@@ -625,23 +631,55 @@ def model_name(architecture: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", "TF" + architecture).lower()
 
 
-class TFMobileBertModel(TFMobileBertPreTrainedModel):
-    """The backbone as a Keras model: outputs BaseModelOutputWithPooling."""
+class TFMobileBertBase(TFMobileBertPreTrainedModel):
+    """What the nine Keras models share: the hub's model name, the "mobilebert" backbone, an explicit
+    build that names every variable as the hub does, and input unpacking (dict / numpy / keywords)."""
+
+    architecture_name = "MobileBertModel"
+    add_pooling_layer = True
+    label_names: tuple = ()
 
     def __init__(self, config: MobileBertConfig, *inputs, **kwargs):
-        kwargs.setdefault("name", model_name("MobileBertModel"))
+        kwargs.setdefault("name", model_name(self.architecture_name))
         super().__init__(config, *inputs, **kwargs)
-        self.mobilebert = TFMobileBertMainLayer(config, name="mobilebert")
+        self.mobilebert = TFMobileBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="mobilebert")
+
+    def __call__(self, *args, **kwargs):
+        # Keras wants call()'s first argument (input_ids) present; inputs_embeds alone must work too.
+        if not args and "input_ids" not in kwargs:
+            kwargs["input_ids"] = None
+        return super().__call__(*args, **kwargs)
+
+    def head_layers(self) -> list:
+        """[(layer, input shape)] of the head, built after the backbone."""
+        return []
 
     def build(self, input_shape=None):
         # Called by the first __call__ inside the model's name scope: every variable gets its hub name.
         build_in_scope(self.mobilebert, None)
+        for layer, shape in self.head_layers():
+            build_in_scope(layer, shape)
         self.built = True
+
+    def _inputs(self, input_ids, kwargs: dict):
+        """(model inputs, {label name: tensor or None})."""
+        args = unpack_inputs(input_ids, kwargs, INPUT_NAMES + self.label_names)
+        labels = {k: (None if args.get(k) is None else tf.convert_to_tensor(args[k])) for k in self.label_names}
+        return {k: v for k, v in args.items() if k not in self.label_names}, labels
+
+    def _backbone(self, args: dict, training):
+        return self.mobilebert(**{k: v for k, v in args.items() if k != "return_dict"}, return_dict=True,
+                               training=training)
+
+
+class TFMobileBertModel(TFMobileBertBase):
+    """The backbone as a Keras model: outputs BaseModelOutputWithPooling."""
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
-        args = unpack_inputs(input_ids, dict(
+        args, _ = self._inputs(input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=return_dict), INPUT_NAMES)
-        return self.mobilebert(**args, training=training)
+            output_hidden_states=output_hidden_states, return_dict=return_dict))
+        out = self._backbone(args, training)
+        return out if args.get("return_dict") is None or args["return_dict"] else out.to_tuple()
