@@ -46,6 +46,15 @@ class ModelOutput:
     def get(self, key, default=None):
         return getattr(self, key) if key in self.keys() else default
 
+    # TensorFlow's nest protocol, duck-typed (nothing imported): tf.function, tf.nest and Keras
+    # can return and traverse an output like a structure of tensors, e.g. tf.function(model)(ids).
+    def __tf_flatten__(self):
+        return tuple(self.keys()), tuple(self.values())
+
+    @classmethod
+    def __tf_unflatten__(cls, metadata, components):
+        return cls(**dict(zip(metadata, components)))
+
 
 @dataclass(repr=False)
 class _Repr(ModelOutput):

@@ -280,6 +280,13 @@ class TFMobileBertPreTrainedModel(keras.Model):
         tf.saved_model.save(module, export_dir, signatures={"serving_default": int32, "serving_int64": int64})
         return export_dir
 
+    def export(self, filepath, **kwargs):
+        """Keras' ``model.export``: the SavedModel of ``export_saved_model`` (Keras' own export cannot
+        trace a model whose outputs are MobileBERT output classes)."""
+        if kwargs:
+            raise ValueError(f"export takes only a path here; got {sorted(kwargs)}")
+        return self.export_saved_model(filepath)
+
     # ------------------------------------------------------------------ Keras training
     def compile(self, optimizer="rmsprop", loss="auto", metrics=None, **kwargs):
         """loss="auto" (the default) or None: train on the model's own loss; labels go in the input dict
