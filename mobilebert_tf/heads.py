@@ -125,7 +125,8 @@ def check_class_labels(name: str, labels: tf.Tensor, num_classes, allow_ignore: 
     valid = (labels >= 0) & (labels < tf.cast(num_classes, labels.dtype))
     if allow_ignore:
         valid = valid | (labels == IGNORE_INDEX)
-    allowed = f"[0, {num_classes})" + (f" or {IGNORE_INDEX} (ignored)" if allow_ignore else "")
+    upper = num_classes if isinstance(num_classes, int) else "num_choices"  # a tensor: choices unknown until run time
+    allowed = f"[0, {upper})" + (f" or {IGNORE_INDEX} (ignored)" if allow_ignore else "")
     if tf.executing_eagerly():
         if not bool(tf.reduce_all(valid)):
             bad = int(tf.boolean_mask(labels, tf.logical_not(valid))[0])
@@ -278,7 +279,7 @@ class TFMobileBertForSequenceClassification(_TFHeadModel):
 
     def _loss(self, logits, labels):
         n = self.num_labels
-        problem = checks.infer_problem_type(self.config.problem_type, n, labels.dtype.is_integer or labels.dtype == tf.bool)
+        problem = checks.infer_problem_type(self.config.problem_type, n, labels.dtype.is_integer)  # bool: multi-label, as in PyTorch
         logits = tf.cast(logits, wide_dtype(logits.dtype))
         if problem == "regression":
             labels = tf.cast(labels, logits.dtype)

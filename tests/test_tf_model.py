@@ -459,3 +459,22 @@ def test_multiple_choice_and_multi_label_shapes():
     multi = mobilebert_tf.TFMobileBertForSequenceClassification(config.copy(problem_type="multi_label_classification"))
     with pytest.raises(ValueError, match="labels has shape"):
         multi(input_ids=_ids(config), labels=np.ones((2, 2), np.float32))
+
+
+def test_float16_overflow_is_reported_not_returned():
+    """float16 tops out at 65504: an overflow is a ValueError eagerly and a readable assertion in a graph."""
+    config = config_for(num_hidden_layers=1)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = mobilebert_tf.TFMobileBertForMaskedLM(config)
+        model(model.dummy_inputs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inputs = {k: tf.constant(v) for k, v in random_inputs(config).items()}
+    assert model(inputs).logits.dtype == tf.float16
+    table = model.mobilebert.embeddings.position_embeddings
+    table.assign(tf.fill(table.shape, 1e5))  # beyond float16's range
+    with pytest.raises(ValueError, match="65504"):
+        model(inputs)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="65504"):
+        tf.function(lambda x: model(x).logits)(inputs)
