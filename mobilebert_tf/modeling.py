@@ -481,6 +481,8 @@ def check_ids(name: str, ids: tf.Tensor, limit: int, field: str) -> tf.Tensor:
     tf.debugging assertion with a readable message. Returns ``ids`` (with the assertion attached).
     """
     _require_integer(name, ids)
+    if ids.dtype not in (tf.int32, tf.int64):  # gather takes int32/int64 indices; uint8, int16 ... are widened
+        ids = tf.cast(ids, tf.int64)
     if tf.executing_eagerly():
         if tf.size(ids) > 0:
             checks.check_id_range(name, int(tf.reduce_min(ids)), int(tf.reduce_max(ids)), limit, field)
@@ -528,8 +530,9 @@ def validate_inputs(config: MobileBertConfig, inputs: dict) -> dict:
     if seq is not None:
         checks.check_sequence_length(seq, config)
     elif not tf.executing_eagerly():
-        message = (f"input has more tokens than this model takes ({config.max_position_embeddings}, "
-                   "config.max_position_embeddings); truncate the input")
+        limit = config.max_position_embeddings
+        message = (f"input has more than {limit} tokens; this model takes at most {limit} "
+                   "(config.max_position_embeddings). Truncate the input (tokenizer(..., truncation=True))")
         check = tf.debugging.assert_less_equal(tf.shape(reference)[1], config.max_position_embeddings, message=message)
         with tf.control_dependencies([check]):
             reference = tf.identity(reference)
