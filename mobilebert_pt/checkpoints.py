@@ -119,8 +119,11 @@ def _load_bin(path: str) -> Checkpoint:
 
 
 def _load_tf_h5(path: str, config, architecture: Optional[str]) -> Checkpoint:
-    from conversion.convert import tf_to_pt
-    from conversion.formats import read_tf_h5
+    try:
+        from conversion.convert import tf_to_pt
+        from conversion.formats import read_tf_h5
+    except ImportError as err:
+        raise ImportError(f"reading {path} (from_tf=True) needs the `conversion` package of this suite: {err}") from None
 
     try:
         pt_weights = tf_to_pt(read_tf_h5(path), config, architecture=architecture)

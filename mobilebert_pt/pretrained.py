@@ -294,7 +294,9 @@ class MobileBertPreTrainedModel(nn.Module):
         device = resolve_device(device_map)
 
         checkpoint = checkpoints.open_checkpoint(
-            source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=cls.__name__
+            # architecture=None: a tf_model.h5 is converted as the head it holds (found from its names),
+            # then matched to this class like any other checkpoint (head-to-head rules apply).
+            source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
         )
         model_dtype = resolve_dtype(torch_dtype, config, checkpoint)
         model = cls(config).to(device=device, dtype=model_dtype)
