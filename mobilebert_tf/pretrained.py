@@ -223,8 +223,7 @@ class TFMobileBertPreTrainedModel(keras.Model):
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory: str | os.PathLike) -> list:
         """Write config.json and tf_model.h5 (the hub's layout, readable by the TF loaders users have). Returns the paths."""
-        from conversion.formats import write_tf_h5
-
+        write_tf_h5 = _conversion("formats").write_tf_h5
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory; {save_directory} is a file")
@@ -360,11 +359,19 @@ class TFMobileBertPreTrainedModel(keras.Model):
         return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
 
 
+def _conversion(name: str):
+    """conversion.<name>, imported when files are read or written (numpy-only; no torch needed)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"conversion.{name}")
+    except ImportError as err:
+        raise ImportError(f"reading and writing MobileBERT weight files needs the suite's `conversion` package: {err}") from None
+
+
 def _keras_model_name(architecture: str) -> str:
     # "MobileBertForMaskedLM" -> "tf_mobile_bert_for_masked_lm", the model-name component of the hub's h5 names.
-    from conversion.weight_map import tf_model_name
-
-    return tf_model_name(architecture)
+    return _conversion("weight_map").tf_model_name(architecture)
 
 
 def _resolve_tf_weights(source: str, hub: dict) -> str:
@@ -377,8 +384,7 @@ def _resolve_tf_weights(source: str, hub: dict) -> str:
 
 
 def _read_h5(path: str) -> Dict[str, np.ndarray]:
-    from conversion.formats import read_tf_h5
-
+    read_tf_h5 = _conversion("formats").read_tf_h5
     try:
         return read_tf_h5(path)
     except FileNotFoundError:
@@ -389,9 +395,9 @@ def _read_h5(path: str) -> Dict[str, np.ndarray]:
 
 def _read_pt_weights(source: str, hub: dict, file_config: MobileBertConfig, own_architecture: str, is_file: bool):
     """(path, {hub h5 name: array}) from PyTorch weights: safetensors, sharded safetensors or pytorch_model.bin."""
-    from conversion import formats
-    from conversion.convert import pt_to_tf
-    from conversion.weight_map import resolve_architecture
+    formats = _conversion("formats")
+    pt_to_tf = _conversion("convert").pt_to_tf
+    resolve_architecture = _conversion("weight_map").resolve_architecture
 
     if is_file:
         path = source
