@@ -64,6 +64,24 @@ def test_serving_function_multiple_choice_xla():
     assert_close(got["logits"].numpy(), _eager(model, inputs), rtol=1e-5)
 
 
+# ---------------------------------------------------------------------------------- Keras weight files
+
+
+@pytest.mark.parametrize("fmt", ["h5", "tf"])
+def test_keras_save_weights_load_weights(fmt, tmp_path):
+    config = tiny_config(num_hidden_layers=1)
+    model = _model("MobileBertForMaskedLM", config)
+    inputs = random_inputs(config)
+    path = str(tmp_path / ("weights.h5" if fmt == "h5" else "ckpt"))
+    model.save_weights(path, save_format=fmt)
+    other = build_tf("MobileBertForMaskedLM", config)  # fresh initialisation
+    assert not np.allclose(_eager(other, inputs), _eager(model, inputs))
+    status = other.load_weights(path)
+    if fmt == "tf":
+        status.assert_existing_objects_matched()
+    assert_close(_eager(other, inputs), _eager(model, inputs), rtol=0)
+
+
 # ---------------------------------------------------------------------------------- SavedModel
 
 _RELOAD = textwrap.dedent(
