@@ -160,3 +160,32 @@ class PipelineBase:
             out["length"] = len(r)
             per_row.append(out)
         return per_row
+
+
+def load_tokenizer(tokenizer, model_source, hub_kwargs=None):
+    """The tokenizer a pipeline uses: an object as given, or loaded from a directory / repo id.
+
+    ``tokenizer=None`` reads the model's own directory or repo id (its vocab.txt). The fast
+    tokenizer (``tokenizers`` library) is preferred: it gives the character offsets that
+    token-classification and question-answering report.
+    """
+    if tokenizer is not None and not isinstance(tokenizer, (str, bytes)) and not hasattr(tokenizer, "__fspath__"):
+        return tokenizer
+    source = tokenizer if tokenizer is not None else model_source
+    if source is None:
+        raise ValueError("pass tokenizer= (a MobileBertTokenizer(Fast), a directory or a repo id) when model is a model object")
+    try:
+        from mobilebert_common.tokenization_fast import MobileBertTokenizerFast as cls
+    except ImportError:
+        from mobilebert_common.tokenization import MobileBertTokenizer as cls
+    return cls.from_pretrained(str(source) if not isinstance(source, str) else source, **(hub_kwargs or {}))
+
+
+def check_head(task_name: str, model, framework_prefix: str = "") -> None:
+    """A model object must be the head the task reads (or one that carries it)."""
+    from mobilebert_common.pipeline_tasks import ACCEPTED_CLASSES
+
+    accepted = [framework_prefix + name for name in ACCEPTED_CLASSES[task_name]]
+    names = {c.__name__ for c in type(model).__mro__}
+    if not names & set(accepted):
+        raise ValueError(f"task {task_name!r} needs a model of class {' or '.join(accepted)}, got {type(model).__name__}")

@@ -28,6 +28,17 @@ HEAD_CLASSES = {
     "feature-extraction": "MobileBertModel",
 }
 
+# Model classes a task accepts as a model object: its own head, or one that carries the same output.
+ACCEPTED_CLASSES = {
+    "fill-mask": ("MobileBertForMaskedLM", "MobileBertForPreTraining"),
+    "text-classification": ("MobileBertForSequenceClassification",),
+    "token-classification": ("MobileBertForTokenClassification",),
+    "question-answering": ("MobileBertForQuestionAnswering",),
+    "next-sentence-prediction": ("MobileBertForNextSentencePrediction", "MobileBertForPreTraining"),
+    # Any model: the backbone's last hidden state.
+    "feature-extraction": ("MobileBertModel", "MobileBertPreTrainedModel"),
+}
+
 
 def task_names() -> list:
     return sorted(TASKS) + sorted(ALIASES)

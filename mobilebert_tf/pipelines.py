@@ -1,0 +1,164 @@
+"""pipeline(): the Keras half of the task pipelines.
+
+All pre- and post-processing lives in mobilebert_common/pipeline_*.py, shared with the PyTorch
+pipelines; this file only loads the Keras model, runs it on numpy batches (on the chosen device)
+and brings numpy back.
+
+    pipe = pipeline("fill-mask", model="google/mobilebert-uncased")
+    pipe("The capital of France is [MASK].")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from mobilebert_common.pipeline_base import PipelineBase, check_head, load_tokenizer, non_finite_error
+from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
+
+# dtype name -> Keras mixed-precision policy (variables stay float32, computation in the named dtype).
+POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def resolve_tf_device(device) -> str:
+    """None / -1 / "cpu" -> "/CPU:0"; N, "gpu:N" or "cuda:N" -> "/GPU:N" (checked to exist)."""
+    if device is None or device == -1 or (isinstance(device, str) and device.lower() in ("cpu", "/cpu:0", "cpu:0")):
+        return "/CPU:0"
+    index = None
+    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
+        index = device
+    elif isinstance(device, str):
+        name = device.lower().lstrip("/")
+        for prefix in ("cuda", "gpu"):
+            if name == prefix:
+                index = 0
+            elif name.startswith(prefix + ":") and name[len(prefix) + 1 :].isdigit():
+                index = int(name[len(prefix) + 1 :])
+    if index is None:
+        raise ValueError(f"device={device!r}: pass None, -1 or 'cpu' for the CPU, N, 'gpu:N' or 'cuda:N' for a GPU")
+    gpus = tf.config.list_physical_devices("GPU")
+    if index >= len(gpus):
+        raise ValueError(f"device={device!r} asks for GPU {index}, but TensorFlow sees {len(gpus)} GPU(s); use device='cpu'")
+    return f"/GPU:{index}"
+
+
+def dtype_name(dtype) -> str:
+    """None -> "float32"; a string, a tf.DType or a torch dtype's name -> float32 / float16 / bfloat16."""
+    if dtype is None:
+        return "float32"
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "").lower()
+    name = {"half": "float16", "fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}.get(name, name)
+    if name not in POLICIES:
+        raise ValueError(f"dtype={dtype!r} is not supported; allowed: None, 'float32', 'bfloat16', 'float16'")
+    return name
+
+
+def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: tf.Tensor) -> tf.Tensor:
+    """Vocabulary logits at the masked positions only: (N, V) for positions (N, 2) of (row, column).
+
+    The backbone runs on the whole batch; only its hidden states at the [MASK]s, (N, H), go
+    through the masked-LM head. Same numbers as tf.gather_nd(model(**batch).logits, positions).
+    """
+    hidden = model.mobilebert(input_ids=None, **batch, return_dict=True, training=False).last_hidden_state  # (B, T, H)
+    picked = tf.gather_nd(hidden, positions)[None]  # (1, N, H): the head's LayerNorm was built for rank 3
+    return model.predictions(picked, model.mobilebert.embeddings.word_embeddings)[0]  # (N, V)
+
+
+def padded_inputs(model, batch: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
+    """Model inputs for a right-padded batch, with the padding's word embeddings set to zero: the
+    trigram embedding mixes neighbours, so this makes a batched row exactly the row run alone,
+    whatever the checkpoint's [PAD] embedding holds (see mobilebert_pt/pipelines.py)."""
+    table = model.mobilebert.embeddings.word_embeddings  # (V, E)
+    mask = tf.constant(batch["attention_mask"])
+    embeds = tf.gather(table, tf.constant(batch["input_ids"]))  # (B, T, E)
+    embeds = embeds * tf.cast(mask, embeds.dtype)[..., None]
+    return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": tf.constant(batch["token_type_ids"])}
+
+
+class KerasPipeline(PipelineBase):
+    framework = "tf"
+
+    def __init__(self, task, model, tokenizer, *, device: str, **kwargs):
+        self.device = device
+        super().__init__(task, model, tokenizer, model.config, **kwargs)
+
+    @property
+    def dtype_name(self) -> str:
+        return self.model.compute_dtype
+
+    def _to_tensor(self, array: np.ndarray):
+        return tf.convert_to_tensor(array)
+
+    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        head = self.task.head
+        model = self.model
+        with tf.device(self.device):
+            inputs = padded_inputs(model, batch)
+            if head == "masked_lm":
+                out = {"masked_logits": gathered_masked_logits(model, inputs, tf.constant(batch["mask_positions"]))}
+            elif head == "features":
+                result = model.mobilebert(input_ids=None, **inputs, return_dict=True, training=False)
+                out = {"last_hidden_state": result.last_hidden_state}
+            elif head == "question_answering":
+                result = model(**inputs, return_dict=True, training=False)
+                out = {"start_logits": result.start_logits, "end_logits": result.end_logits}
+            elif head == "next_sentence" and type(model).__name__ == "TFMobileBertForPreTraining":
+                out = {"logits": model(**inputs, return_dict=True, training=False).seq_relationship_logits}
+            else:
+                out = {"logits": model(**inputs, return_dict=True, training=False).logits}
+        arrays = {}
+        for name, value in out.items():
+            array = tf.cast(value, tf.float32).numpy()
+            if not np.all(np.isfinite(array)):
+                raise non_finite_error(self.dtype_name, f"the model's {name}")
+            arrays[name] = array
+        return arrays
+
+
+def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=None, batch_size: int = 1,
+             progress: bool = False, dtype=None, model_kwargs: dict = None, **kwargs) -> KerasPipeline:
+    """A pipeline for ``task`` on a Keras MobileBERT; the same tasks, parameters and results as
+    mobilebert_pt.pipeline.
+
+    model:     a directory / hub repo id (tf_model.h5, or model.safetensors converted with from_pt), or
+               a model object of the task's TF class
+    device:    None, -1 or "cpu"; N, "gpu:N" or "cuda:N" for a GPU
+    dtype:     None / "float32", "bfloat16", "float16" (a Keras mixed-precision policy while loading);
+               torch_dtype= is accepted as a synonym so the two pipelines take the same arguments
+    """
+    name = normalize_task(task)
+    if model is None:
+        raise ValueError(f"pipeline({name!r}) needs model=: a directory, a hub repo id or a model object")
+    if dtype is not None and torch_dtype is not None:
+        raise ValueError("pass dtype or torch_dtype, not both")
+    dev = resolve_tf_device(device)
+    source = None
+    if isinstance(model, (str, os.PathLike)):
+        import mobilebert_tf
+
+        source = os.fspath(model)
+        cls = getattr(mobilebert_tf, "TF" + HEAD_CLASSES[name])
+        model_kwargs = dict(model_kwargs or {})
+        if not os.path.isfile(os.path.join(source, "tf_model.h5")) and os.path.isfile(os.path.join(source, "model.safetensors")):
+            model_kwargs.setdefault("from_pt", True)  # a PyTorch-only directory: convert on load
+        wanted = dtype_name(dtype if dtype is not None else torch_dtype)
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(POLICIES[wanted])
+        try:
+            with tf.device(dev):
+                model = cls.from_pretrained(source, **model_kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+    elif isinstance(model, keras.Model):
+        check_head(name, model, "TF")
+        if model_kwargs or dtype is not None or torch_dtype is not None:
+            raise ValueError("model_kwargs and dtype apply only when model is a directory or repo id")
+    else:
+        raise ValueError(f"model must be a directory, a hub repo id or a Keras MobileBERT model, got {type(model).__name__}")
+    tokenizer = load_tokenizer(tokenizer, source)
+    return KerasPipeline(name, model, tokenizer, device=dev, batch_size=batch_size, progress=progress, **kwargs)
