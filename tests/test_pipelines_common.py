@@ -1,0 +1,152 @@
+"""The framework-free half of the pipelines on planted logits: a pipeline whose forward pass returns
+logits written by the test, so word aggregation and answer spans are checked against hand-worked
+expectations (the same code serves the PyTorch and the Keras pipelines).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobilebert_common.pipeline_base import PipelineBase
+from tests.pipeline_helpers import VOCAB, config, make_tokenizer
+
+LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+
+
+class Planted(PipelineBase):
+    """A pipeline whose 'model' is a function of the padded numpy batch."""
+
+    framework = "planted"
+
+    def __init__(self, task, tokenizer, forward, cfg=None, **params):
+        self.forward_fn = forward
+        super().__init__(task, None, tokenizer, cfg or config(id2label=LABELS), **params)
+
+    def _forward(self, batch):
+        return self.forward_fn(batch)
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("vocab"))
+
+
+# ---------------------------------------------------------------------------------- token-classification
+
+TEXT = "john playing in new york"  # pieces: john play ##ing in new york
+PROBS = np.array(
+    [
+        [0.1, 0.7, 0.1, 0.05, 0.05],  # john   -> B-PER
+        [0.5, 0.1, 0.1, 0.2, 0.1],  # play   -> O
+        [0.1, 0.05, 0.05, 0.6, 0.2],  # ##ing  -> B-LOC
+        [0.9, 0.025, 0.025, 0.025, 0.025],  # in  -> O
+        [0.1, 0.05, 0.05, 0.7, 0.1],  # new    -> B-LOC
+        [0.1, 0.05, 0.05, 0.1, 0.7],  # york   -> I-LOC
+    ]
+)
+
+
+def ner_forward(batch):
+    logits = np.zeros(batch["input_ids"].shape + (5,), np.float32)
+    logits[0, 1:7] = np.log(PROBS)  # softmax(log p) = p: the probabilities are the planted ones
+    return {"logits": logits}
+
+
+def ner(tok, strategy):
+    return Planted("ner", tok, ner_forward, aggregation_strategy=strategy)(TEXT)
+
+
+def test_ner_pieces(tok):
+    assert tok.tokenize(TEXT) == ["john", "play", "##ing", "in", "new", "york"]
+    out = ner(tok, "none")  # "O" pieces dropped
+    assert [(e["entity"], e["index"], e["start"], e["end"]) for e in out] == [
+        ("B-PER", 1, 0, 4), ("B-LOC", 3, 9, 12), ("B-LOC", 5, 16, 19), ("I-LOC", 6, 20, 24)
+    ]
+    np.testing.assert_allclose([e["score"] for e in out], [0.7, 0.6, 0.7, 0.7], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "strategy,expected",
+    [
+        # simple: pieces keep their own labels; "new" (B-LOC) + "york" (I-LOC) merge, score = mean.
+        ("simple", [("PER", 0.7, 0, 4), ("LOC", 0.6, 9, 12), ("LOC", 0.7, 16, 24)]),
+        # first: "playing" takes its first piece's label, O -> dropped.
+        ("first", [("PER", 0.7, 0, 4), ("LOC", 0.7, 16, 24)]),
+        # max: "playing" takes its most confident piece, ##ing (0.6 > 0.5) -> B-LOC.
+        ("max", [("PER", 0.7, 0, 4), ("LOC", 0.6, 5, 12), ("LOC", 0.7, 16, 24)]),
+        # average: mean of play and ##ing = [.3, .075, .075, .4, .15] -> B-LOC 0.4.
+        ("average", [("PER", 0.7, 0, 4), ("LOC", 0.4, 5, 12), ("LOC", 0.7, 16, 24)]),
+    ],
+)
+def test_ner_aggregation(tok, strategy, expected):
+    out = ner(tok, strategy)
+    assert [(g["entity_group"], g["start"], g["end"]) for g in out] == [(e, s, t) for e, _, s, t in expected]
+    np.testing.assert_allclose([g["score"] for g in out], [x for _, x, _, _ in expected], rtol=1e-6)
+    words = {(s, t): TEXT[s:t] for _, _, s, t in expected}
+    for g in out:
+        if words[(g["start"], g["end"])] in ("john", "playing", "new york"):
+            assert g["word"] == words[(g["start"], g["end"])]
+
+
+# ---------------------------------------------------------------------------------- question-answering
+
+CONTEXT = "the city of paris is the capital of france . john lives in new york city , the capital of the world ."
+QUESTION = "where does john live ?"
+
+
+def planted_spans(start_word, end_word, cls_logit=0.0, value=12.0):
+    """Start logit `value` on every `start_word` token of the context, end logit on `end_word`; [CLS] gets cls_logit."""
+    s_id, e_id = VOCAB.index(start_word), VOCAB.index(end_word)
+
+    def forward(batch):
+        ids, types = batch["input_ids"], batch["token_type_ids"]
+        start = np.where((ids == s_id) & (types == 1), value, 0.0).astype(np.float32)
+        end = np.where((ids == e_id) & (types == 1), value, 0.0).astype(np.float32)
+        start[:, 0] = end[:, 0] = cls_logit
+        return {"start_logits": start, "end_logits": end}
+
+    return forward
+
+
+def qa(tok, forward, **params):
+    # 16 tokens per row: [CLS] + 5 question + [SEP] + 8 context + [SEP]; windows overlap by 4.
+    return Planted("question-answering", tok, forward, max_seq_len=16, doc_stride=4, **params)
+
+
+def test_qa_span_across_windows(tok):
+    rows = []
+    forward = planted_spans("new", "york")
+
+    def spy(batch):
+        rows.append(batch["input_ids"].shape[0])
+        return forward(batch)
+
+    out = qa(tok, spy, batch_size=8)(question=QUESTION, context=CONTEXT)
+    assert sum(rows) > 1  # the context needed several windows
+    start = CONTEXT.index("new york")
+    assert (out["answer"], out["start"], out["end"]) == ("new york", start, start + len("new york"))
+    assert out["score"] > 0.9
+
+
+def test_qa_max_answer_len_top_k_and_impossible(tok):
+    far = qa(tok, planted_spans("john", "city"), max_answer_len=2)({"question": QUESTION, "context": CONTEXT})
+    assert len(far["answer"].split()) <= 2  # "john lives in new york city" is 6 tokens: not allowed
+    top = qa(tok, planted_spans("new", "york"), top_k=3)(question=QUESTION, context=CONTEXT)
+    assert len(top) == 3 and top[0]["answer"] == "new york"
+    assert [a["score"] for a in top] == sorted((a["score"] for a in top), reverse=True)
+    # [CLS] carries the largest start and end logits: with handle_impossible_answer the empty answer wins.
+    null = qa(tok, planted_spans("new", "york", cls_logit=20.0), handle_impossible_answer=True)(
+        question=QUESTION, context=CONTEXT
+    )
+    assert (null["answer"], null["start"], null["end"]) == ("", 0, 0)
+    kept = qa(tok, planted_spans("new", "york", cls_logit=20.0))(question=QUESTION, context=CONTEXT)
+    assert kept["answer"] == "new york"
+
+
+def test_qa_lists_of_inputs(tok):
+    pipe = qa(tok, planted_spans("new", "york"), batch_size=3)
+    items = [{"question": QUESTION, "context": CONTEXT}, {"question": "where ?", "context": "hello new york ."}]
+    out = pipe(items)
+    assert [a["answer"] for a in out] == ["new york", "new york"]
+    assert out[1]["start"] == items[1]["context"].index("new york")
