@@ -1,0 +1,90 @@
+"""The usages of issue 7 against a local checkpoint directory (offline), and the PyTorch and Keras
+pipelines giving the same results on the same (converted) weights."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from mobilebert_pt import MobileBertForMaskedLM, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
+from tests.pipeline_helpers import VOCAB, config, have_own_tokenizer, write_vocab
+
+pytestmark = pytest.mark.skipif(not have_own_tokenizer(), reason="needs mobilebert_common.tokenization_fast (loading a tokenizer from a directory)")
+
+TEXT = "The capital of France is [MASK]."
+
+
+def save_head(cls, directory, seed=0, plant=None, **cfg):
+    torch.manual_seed(seed)
+    model = cls(config(**cfg)).eval()
+    if plant is not None:
+        with torch.no_grad():
+            plant(model)
+    model.save_pretrained(str(directory))
+    write_vocab(directory)
+    return model
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("mlm")
+
+    def plant(model):
+        model.cls.predictions.bias[VOCAB.index("paris")] = 30.0
+
+    save_head(MobileBertForMaskedLM, directory, plant=plant)
+    return directory
+
+
+def test_usage_pipeline_from_directory(mlm_dir):
+    from mobilebert_pt import pipeline
+
+    pipe = pipeline(task="fill-mask", model=str(mlm_dir), torch_dtype=torch.float16, device="cpu")
+    out = pipe(TEXT)
+    assert out[0]["token_str"] == "paris" and out[0]["sequence"] == "the capital of france is paris."
+    assert pipe.model.dtype == torch.float16
+
+
+def test_usage_tokenizer_and_model_from_directory(mlm_dir):
+    from mobilebert_common import MobileBertTokenizer
+
+    tokenizer = MobileBertTokenizer.from_pretrained(str(mlm_dir))
+    model = MobileBertForMaskedLM.from_pretrained(str(mlm_dir), torch_dtype=torch.float16, device_map="auto")
+    inputs = tokenizer(TEXT, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    col = int((inputs["input_ids"][0] == tokenizer.mask_token_id).nonzero()[0, 0])
+    assert int(logits[0, col].argmax()) == VOCAB.index("paris")
+
+
+def have_conversion() -> bool:
+    if importlib.util.find_spec("conversion") is None:
+        return False
+    return all(importlib.util.find_spec(f"conversion.{m}") is not None for m in ("formats", "convert", "weight_map"))
+
+
+@pytest.mark.skipif(not have_conversion(), reason="needs conversion.formats/convert (PyTorch weights into Keras)")
+def test_pt_and_tf_pipelines_agree_on_converted_weights(tmp_path):
+    from mobilebert_pt import pipeline as pt_pipeline
+    from mobilebert_tf import pipeline as tf_pipeline
+
+    cases = [
+        (MobileBertForMaskedLM, "fill-mask", ["hello [MASK] world .", "the [MASK] of [MASK] is paris"], dict(top_k=3), {}),
+        (MobileBertForSequenceClassification, "text-classification", [{"text": "hello world", "text_pair": "the city"}],
+         dict(top_k=None), dict(num_labels=3)),
+        (MobileBertForQuestionAnswering, "question-answering",
+         [{"question": "where does john live ?", "context": "john lives in new york city , the capital of the world ."}],
+         dict(top_k=2, max_seq_len=16, doc_stride=4), {}),
+    ]
+    for i, (cls, task, inputs, params, cfg) in enumerate(cases):
+        directory = tmp_path / str(i)
+        save_head(cls, directory, seed=i, **cfg)  # model.safetensors only: the Keras pipeline converts it
+        got_pt = pt_pipeline(task, model=str(directory), batch_size=2, **params)(inputs)
+        got_tf = tf_pipeline(task, model=str(directory), batch_size=2, **params)(inputs)
+        flat = lambda x: x if isinstance(x, dict) else [y for z in x for y in flat(z)] if isinstance(x, list) else x  # noqa: E731
+        a, b = flat(got_pt), flat(got_tf)
+        assert [{k: v for k, v in r.items() if k != "score"} for r in a] == [{k: v for k, v in r.items() if k != "score"} for r in b]
+        np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-7)
