@@ -41,7 +41,17 @@ def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: tor
     """
     hidden = model.mobilebert(**batch, return_dict=True).last_hidden_state  # (B, T, H)
     picked = hidden[positions[:, 0], positions[:, 1]]  # (N, H)
-    return model.cls.predictions(picked)  # (N, V)
+    return project(model.cls.predictions, picked)  # (N, V)
+
+
+def project(head, hidden: torch.Tensor) -> torch.Tensor:
+    """The masked-LM head on (N, H) rows without building its (H, V) weight: the head's own forward
+    concatenates [E^T ; dense] on every call (a 62 MB copy for the released model), which would
+    cost more than the N-row product itself. Two products, summed: the same logits."""
+    x = head.transform(hidden)  # (N, H)
+    words = head.decoder.weight  # (V, E): the tied word embeddings
+    e = words.shape[1]
+    return x[:, :e] @ words.t() + x[:, e:] @ head.dense.weight + head.bias  # (N, V)
 
 
 def padded_inputs(model, batch: Dict[str, np.ndarray], device) -> Dict[str, torch.Tensor]:

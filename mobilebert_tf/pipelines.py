@@ -65,8 +65,20 @@ def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: tf.Ten
     through the masked-LM head. Same numbers as tf.gather_nd(model(**batch).logits, positions).
     """
     hidden = model.mobilebert(input_ids=None, **batch, return_dict=True, training=False).last_hidden_state  # (B, T, H)
-    picked = tf.gather_nd(hidden, positions)[None]  # (1, N, H): the head's LayerNorm was built for rank 3
-    return model.predictions(picked, model.mobilebert.embeddings.word_embeddings)[0]  # (N, V)
+    picked = tf.gather_nd(hidden, positions)  # (N, H)
+    return project(model, picked)  # (N, V)
+
+
+def project(model, hidden: tf.Tensor) -> tf.Tensor:
+    """The masked-LM head on (N, H) rows. The head's own call concatenates [E^T ; dense] into an
+    (H, V) matrix every time; two products summed give the same logits without that copy (see
+    mobilebert_pt/pipelines.py)."""
+    head = model.predictions.predictions
+    x = head.transform(hidden[None])[0]  # (N, H): the head's LayerNorm was built for rank 3
+    words = tf.cast(model.mobilebert.embeddings.word_embeddings, x.dtype)  # (V, E)
+    e = words.shape[1]
+    logits = tf.matmul(x[:, :e], words, transpose_b=True) + tf.matmul(x[:, e:], tf.cast(head.dense, x.dtype))
+    return logits + tf.cast(head.bias, x.dtype)  # (N, V)
 
 
 def padded_inputs(model, batch: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:

@@ -1,0 +1,155 @@
+"""fill-mask: vocabulary projection at the masked positions only vs. full logits, side by side.
+
+The masked-LM head maps every hidden state (H = 512) to the 30,522-word vocabulary. A fill-mask
+call needs it at the [MASK] positions only: N rows instead of B*T. This script times, on random
+weights of the released architecture (or --preset tiny), for each (batch, length):
+
+  head  full:     project(hidden (B*T, H)) -> (B, T, V), then pick the masked rows
+  head  gathered: project(hidden[masks] (N, H)) -> (N, V)                  (what the pipeline does)
+  model full:     model(**inputs).logits at the masks (the model's own head, as a plain forward does)
+  model gathered: backbone, then project() at the masks only               (the pipeline's forward)
+
+and checks that both give the same softmax scores at the masks (max |difference|).
+
+    python benchmarks/bench_fill_mask.py [--framework pt|tf] [--device cpu|cuda] [--preset released|tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mobilebert_common import MobileBertConfig  # noqa: E402
+
+PRESETS = {
+    "released": {},  # google/mobilebert-uncased: 24 layers, H=512, V=30522
+    "tiny": dict(hidden_size=128, embedding_size=64, intra_bottleneck_size=64, num_hidden_layers=4, intermediate_size=128),
+}
+
+
+def timeit(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, kernels, tracing)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def batch_for(config, batch: int, length: int, masks_per_row: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, config.vocab_size, size=(batch, length), dtype=np.int64)
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
+    cols = np.stack([rng.choice(np.arange(1, length - 1), masks_per_row, replace=False) for _ in range(batch)])
+    rows = np.repeat(np.arange(batch), masks_per_row)
+    ids[rows, cols.ravel()] = 103  # [MASK]
+    positions = np.argwhere(ids == 103).astype(np.int64)  # (N, 2)
+    return ids, np.ones_like(ids), np.zeros_like(ids), positions
+
+
+def softmax(x):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def bench_pt(config, shapes, args):
+    import torch
+
+    from mobilebert_pt import MobileBertForMaskedLM
+    from mobilebert_pt.pipelines import gathered_masked_logits, project
+
+    torch.manual_seed(0)
+    torch.set_grad_enabled(False)
+    device = torch.device(args.device)
+    model = MobileBertForMaskedLM(config).eval().to(device)
+    head = model.cls.predictions
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for batch, length in shapes:
+        ids, mask, types, positions = batch_for(config, batch, length, args.masks)
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types))}
+        pos = torch.from_numpy(positions).to(device)
+        hidden = model.mobilebert(**inputs).last_hidden_state
+
+        def head_full():
+            out = project(head, hidden.reshape(-1, hidden.shape[-1])).reshape(*hidden.shape[:2], -1)[pos[:, 0], pos[:, 1]]
+            sync()
+            return out
+
+        def head_gathered():
+            out = project(head, hidden[pos[:, 0], pos[:, 1]])
+            sync()
+            return out
+
+        def model_full():
+            out = model(**inputs).logits[pos[:, 0], pos[:, 1]]
+            sync()
+            return out
+
+        def model_gathered():
+            out = gathered_masked_logits(model, inputs, pos)
+            sync()
+            return out
+
+        diff = np.abs(softmax(model_full().float().cpu().numpy()) - softmax(model_gathered().float().cpu().numpy())).max()
+        report(batch, length, len(positions), diff, [timeit(f, args.repeats) for f in (head_full, head_gathered, model_full, model_gathered)])
+
+
+def bench_tf(config, shapes, args):
+    import tensorflow as tf
+
+    from mobilebert_tf import TFMobileBertForMaskedLM
+    from mobilebert_tf.pipelines import gathered_masked_logits, project
+
+    tf.random.set_seed(0)
+    model = TFMobileBertForMaskedLM(config)
+    for batch, length in shapes:
+        ids, mask, types, positions = batch_for(config, batch, length, args.masks)
+        inputs = {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask), "token_type_ids": tf.constant(types)}
+        pos = tf.constant(positions)
+        model(**inputs, training=False)
+        hidden = model.mobilebert(**inputs, training=False).last_hidden_state
+        flat = tf.reshape(hidden, [-1, hidden.shape[-1]])
+        head_full = lambda: tf.gather_nd(tf.reshape(project(model, flat), [batch, length, -1]), pos).numpy()  # noqa: E731
+        head_gathered = lambda: project(model, tf.gather_nd(hidden, pos)).numpy()  # noqa: E731
+        model_full = lambda: tf.gather_nd(model(**inputs, training=False).logits, pos).numpy()  # noqa: E731
+        model_gathered = lambda: gathered_masked_logits(model, inputs, pos).numpy()  # noqa: E731
+        diff = np.abs(softmax(model_full()) - softmax(model_gathered())).max()
+        report(batch, length, len(positions), diff, [timeit(f, args.repeats) for f in (head_full, head_gathered, model_full, model_gathered)])
+
+
+def report(batch, length, n, diff, t):
+    head_full, head_gathered, model_full, model_gathered = t
+    print(
+        f"B={batch:<3} T={length:<4} masks={n:<4} | head: full {head_full * 1e3:8.2f} ms  gathered {head_gathered * 1e3:7.2f} ms "
+        f"x{head_full / head_gathered:5.1f} | model: full {model_full * 1e3:8.2f} ms  gathered {model_gathered * 1e3:8.2f} ms "
+        f"x{model_full / model_gathered:4.2f} | max |score diff| {diff:.1e}",
+        flush=True,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--framework", choices=("pt", "tf"), default="pt")
+    parser.add_argument("--device", default="cpu", help="pt: cpu or cuda[:N] (tf places ops itself)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="released")
+    parser.add_argument("--shapes", default="1x32,8x64,8x128", help="comma-separated BxT (default: %(default)s)")
+    parser.add_argument("--masks", type=int, default=1, help="[MASK]s per row (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    config = MobileBertConfig(**PRESETS[args.preset])
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    print(f"fill-mask projection, {args.framework} on {args.device}, preset {args.preset} "
+          f"(V={config.vocab_size}, H={config.hidden_size}, layers={config.num_hidden_layers}); median of {args.repeats}")
+    (bench_pt if args.framework == "pt" else bench_tf)(config, shapes, args)
+
+
+if __name__ == "__main__":
+    main()
