@@ -1,0 +1,65 @@
+"""`python -m conversion DIRECTION SRC DST` and the `mobilebert-convert` console script.
+
+    python -m conversion pt-to-tf  google/mobilebert-uncased ./mobilebert-tf
+    python -m conversion tf-to-pt  ./mobilebert-tf/tf_model.h5 ./mobilebert-pt --dtype float16
+    python -m conversion tf1-to-pt ./uncased_L-24_H-128_B-512_A-4_F-4_OPT/mobilebert_variables.ckpt ./pt
+
+Exit status 0 on success; 1 with a one-line reason on any failure (nothing half-written is left).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from .checkpoint import DIRECTIONS, DTYPES, convert_checkpoint
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mobilebert-convert",
+                                description="Convert MobileBERT weights between PyTorch, Keras (TF2) and Google's TF1 checkpoints.")
+    p.add_argument("direction", choices=DIRECTIONS, help="what to convert into what")
+    p.add_argument("src", help="a checkpoint directory, a single weights file (or TF1 checkpoint prefix), or a hub repo id")
+    p.add_argument("dst", help="the output directory (created)")
+    p.add_argument("--dtype", choices=DTYPES, help="floating dtype of the written weights (default: the source's)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files in DST")
+    p.add_argument("--verify", action="store_true", help="re-read the result and compare PyTorch and TF logits (needs both)")
+    p.add_argument("--architecture", help="model class the weights belong to, e.g. MobileBertForSequenceClassification "
+                                          "(default: config.architectures, else detected from the tensor names)")
+    p.add_argument("--config", help="config.json to use (TF1 checkpoints: default bert_config.json next to SRC)")
+    p.add_argument("--revision", help="hub revision of SRC")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verify:
+            from .verify import check_available
+
+            check_available()  # before anything is written
+        hub = {"revision": args.revision} if args.revision else {}
+        summary = convert_checkpoint(args.direction, args.src, args.dst, dtype=args.dtype, force=args.force,
+                                     architecture=args.architecture, config_path=args.config,
+                                     progress=not args.quiet, hub_kwargs=hub)
+        for line in summary.lines():
+            print(line)
+        if args.verify:
+            from .verify import verify_checkpoint
+
+            err = verify_checkpoint(args.dst, to_tf=args.direction.endswith("-to-tf"))
+            print(f"verified: PyTorch and TF logits agree (relative difference {err:.2g})")
+    except KeyboardInterrupt:
+        print("mobilebert-convert: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, no traceback: the reason is in the message
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"mobilebert-convert: error: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
