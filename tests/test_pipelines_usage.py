@@ -66,6 +66,13 @@ def have_conversion() -> bool:
     return all(importlib.util.find_spec(f"conversion.{m}") is not None for m in ("formats", "convert", "weight_map"))
 
 
+def flat(results) -> list:
+    """Nested lists of result dicts -> one list of dicts."""
+    if isinstance(results, dict):
+        return [results]
+    return [d for r in results for d in flat(r)]
+
+
 @pytest.mark.skipif(not have_conversion(), reason="needs conversion.formats/convert (PyTorch weights into Keras)")
 def test_pt_and_tf_pipelines_agree_on_converted_weights(tmp_path):
     from mobilebert_pt import pipeline as pt_pipeline
@@ -84,7 +91,6 @@ def test_pt_and_tf_pipelines_agree_on_converted_weights(tmp_path):
         save_head(cls, directory, seed=i, **cfg)  # model.safetensors only: the Keras pipeline converts it
         got_pt = pt_pipeline(task, model=str(directory), batch_size=2, **params)(inputs)
         got_tf = tf_pipeline(task, model=str(directory), batch_size=2, **params)(inputs)
-        flat = lambda x: x if isinstance(x, dict) else [y for z in x for y in flat(z)] if isinstance(x, list) else x  # noqa: E731
         a, b = flat(got_pt), flat(got_tf)
         assert [{k: v for k, v in r.items() if k != "score"} for r in a] == [{k: v for k, v in r.items() if k != "score"} for r in b]
         np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-7)
