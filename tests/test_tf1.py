@@ -133,3 +133,36 @@ def test_tf1_strictness_and_bad_paths(tmp_path):
     (tmp_path / "junk.index").write_bytes(b"not a checkpoint index")
     with pytest.raises(ValueError, match="junk is not a readable TF1 checkpoint"):
         read_tf1_checkpoint(tmp_path / "junk")
+
+
+def test_cli_tf1_to_pt_and_tf(tmp_path):
+    from conversion.__main__ import main
+    from conversion.formats import read_safetensors, read_tf_h5
+    from mobilebert_common import MobileBertConfig
+
+    config = tiny_config()
+    arrays = tf1_arrays(config, "MobileBertForPreTraining")
+    src = tmp_path / "google"
+    src.mkdir()
+    write_tf1_checkpoint(src / "mobilebert_variables.ckpt", arrays)
+    # Google ships bert_config.json (no `architectures`) and vocab.txt next to the checkpoint.
+    (src / "bert_config.json").write_text(config.to_json_string())
+    (src / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in src.iterdir())
+
+    assert main(["tf1-to-pt", str(src / "mobilebert_variables.ckpt"), str(tmp_path / "pt"), "--quiet"]) == 0
+    pt = read_safetensors(tmp_path / "pt" / "model.safetensors")
+    expected = tf1_to_pt(arrays, config)
+    assert set(pt) == set(expected) and all(np.array_equal(pt[k], expected[k]) for k in pt)
+    saved = MobileBertConfig.from_pretrained(str(tmp_path / "pt"))
+    assert saved.architectures == ["MobileBertForPreTraining"] and (tmp_path / "pt" / "vocab.txt").exists()
+
+    assert main(["tf1-to-tf", str(src), str(tmp_path / "tf"), "--quiet", "--dtype", "float16"]) == 0
+    tf_weights = read_tf_h5(tmp_path / "tf" / "tf_model.h5")
+    expected = tf1_to_tf(arrays, config)
+    assert set(tf_weights) == set(expected)
+    assert all(np.array_equal(tf_weights[k], expected[k].astype(np.float16)) for k in expected)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in src.iterdir()) == before
+    # a missing variable: exit 1, nothing written
+    assert main(["tf1-to-pt", str(tmp_path / "nothing"), str(tmp_path / "x"), "--quiet"]) == 1
+    assert not (tmp_path / "x").exists()
