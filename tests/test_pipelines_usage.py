@@ -94,3 +94,36 @@ def test_pt_and_tf_pipelines_agree_on_converted_weights(tmp_path):
         a, b = flat(got_pt), flat(got_tf)
         assert [{k: v for k, v in r.items() if k != "score"} for r in a] == [{k: v for k, v in r.items() if k != "score"} for r in b]
         np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.skipif(not have_conversion(), reason="needs conversion.formats/convert (PyTorch weights into Keras)")
+def test_tf_pipeline_dtypes_from_directory(tmp_path):
+    """Keras: bfloat16 and float16 policies run on CPU close to float32; an overflowing float16 run is an error."""
+    from mobilebert_tf import pipeline as tf_pipeline
+
+    model = save_head(MobileBertForMaskedLM, tmp_path)
+    ref = [r["score"] for r in tf_pipeline("fill-mask", model=str(tmp_path))("hello [MASK] world")]
+    for dtype in ("bfloat16", "float16"):
+        pipe = tf_pipeline("fill-mask", model=str(tmp_path), dtype=dtype)
+        assert pipe.dtype_name == dtype
+        np.testing.assert_allclose([r["score"] for r in pipe("hello [MASK] world")], ref, atol=2e-3)
+    with torch.no_grad():
+        model.mobilebert.embeddings.word_embeddings.weight.mul_(1e6)  # activations beyond 65504
+    model.save_pretrained(str(tmp_path))
+    with pytest.raises(ValueError, match="float16.*65504.*bfloat16"):
+        tf_pipeline("fill-mask", model=str(tmp_path), torch_dtype="float16")("hello [MASK]")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pipeline_on_gpu_matches_cpu(mlm_dir):
+    from mobilebert_pt import pipeline
+
+    cpu = pipeline("fill-mask", model=str(mlm_dir), device=-1, top_k=3)
+    texts = ["hello [MASK] world", "the [MASK] of france is paris ."]
+    for device, dtype in ((0, None), ("cuda:0", torch.bfloat16)):
+        gpu = pipeline("fill-mask", model=str(mlm_dir), device=device, torch_dtype=dtype, top_k=3, batch_size=2)
+        assert gpu.model.device.type == "cuda"
+        for a, b in zip(cpu(texts), gpu(texts)):
+            assert [r["token"] for r in a][:1] == [r["token"] for r in b][:1]
+            np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-3 if dtype is None else 3e-2)
