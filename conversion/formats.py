@@ -52,15 +52,16 @@ def _corrupt(path: str, kind: str, why) -> ValueError:
 def read_safetensors(path) -> Dict[str, np.ndarray]:
     """{name: array} of a .safetensors file: 8-byte header length, JSON header, raw little-endian data."""
     path = _need_file(path)
+    data = bytearray(os.path.getsize(path))  # writable, so the arrays viewing it are too
     with open(path, "rb") as f:
-        data = f.read()
+        f.readinto(data)
     try:
         if len(data) < 8:
             raise ValueError(f"{len(data)} bytes, shorter than the 8-byte header length")
         (n,) = struct.unpack("<Q", data[:8])
         if 8 + n > len(data):
             raise ValueError(f"header of {n} bytes runs past the end of the {len(data)}-byte file")
-        header = json.loads(data[8:8 + n])
+        header = json.loads(bytes(data[8:8 + n]))
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
     except (ValueError, UnicodeDecodeError) as err:
