@@ -18,12 +18,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 h5py = pytest.importorskip("h5py")
 
-# Reading and writing the files goes through the numpy-only converters (conversion.formats / .convert).
-formats = pytest.importorskip("conversion.formats", reason="mobilebert_tf's file I/O uses conversion.formats")
-pytest.importorskip("conversion.convert", reason="from_pt=True uses conversion.convert")
-
 import mobilebert_tf  # noqa: E402
-from conversion import weight_map  # noqa: E402
+from conversion import formats, weight_map  # noqa: E402
 from mobilebert_tf.pretrained import DECODER, WORD_EMBEDDINGS, weights_by_name  # noqa: E402
 from tests.frameworks import ARCHITECTURES, build_tf, model_inputs, random_weights, run_tf  # noqa: E402
 from tests.helpers import VARIANTS, assert_close, tiny_config  # noqa: E402

@@ -189,7 +189,9 @@ def test_mixed_precision(policy, name, rtol):
     assert_close(tf.cast(out.logits, tf.float32).numpy(), expected.logits.numpy(), rtol=rtol, what="logits")
     np.testing.assert_allclose(out.loss.numpy(), expected.loss.numpy(), rtol=rtol)
 
-    # One training step under the policy (loss scaling for float16) stays finite.
+    if name != "mixed_float16":
+        return
+    # One training step with loss scaling (compile wraps the optimizer for float16) stays finite.
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     dataset = tf.data.Dataset.from_tensor_slices({**inputs, "labels": labels}).batch(2)
     history = model.fit(dataset, epochs=1, verbose=0).history["loss"]
