@@ -33,6 +33,8 @@ def test_help_explains_every_subcommand():
     for flag in ("--task", "--model", "--framework", "--device", "--dtype", "--top-k", "--batch-size"):
         assert flag in run.stdout
     assert "question-answering reads JSON lines" in " ".join(run.stdout.split())
+    demo = cli("demo", "--help")
+    assert demo.returncode == 0 and "usage: mobilebert demo" in demo.stdout and "--model" in demo.stdout
 
 
 def test_unknown_task_is_an_error_on_stderr():
