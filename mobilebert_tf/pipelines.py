@@ -64,7 +64,7 @@ def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: tf.Ten
     The backbone runs on the whole batch; only its hidden states at the [MASK]s, (N, H), go
     through the masked-LM head. Same numbers as tf.gather_nd(model(**batch).logits, positions).
     """
-    hidden = model.mobilebert(input_ids=None, **batch, return_dict=True, training=False).last_hidden_state  # (B, T, H)
+    hidden = model.mobilebert(**{"input_ids": None, **batch}, return_dict=True, training=False).last_hidden_state  # (B, T, H)
     picked = tf.gather_nd(hidden, positions)  # (N, H)
     return project(model, picked)  # (N, V)
 
