@@ -19,7 +19,6 @@ load_weights (h5 and TF checkpoint formats) work unchanged.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -27,8 +26,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
-from mobilebert_common.files import atomic_path
-from mobilebert_common.hub import HUB_KWARGS, resolve_file
+from mobilebert_common.hub import resolve_file
 from mobilebert_common.loading import LoadReport, apply_policy, compare
 
 TF_WEIGHTS_NAME = "tf_model.h5"
@@ -233,8 +231,7 @@ class TFMobileBertPreTrainedModel(keras.Model):
         if any(name.startswith(PREDICTIONS_PREFIX) for name in weights):
             weights[DECODER] = weights[WORD_EMBEDDINGS].copy()
         weights_path = os.path.join(save_directory, TF_WEIGHTS_NAME)
-        with atomic_path(weights_path) as tmp:
-            write_tf_h5(tmp, weights, model_name=_keras_model_name(self.architecture()))
+        write_tf_h5(weights_path, weights, model_name=_keras_model_name(self.architecture()))  # atomic (temp + rename)
         # config.json last: a directory with a config is complete. transformers' TF classes write the
         # architecture without the "TF" prefix too, so either framework's loader recognises it.
         config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)

@@ -13,7 +13,6 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
-import mobilebert_tf  # noqa: E402
 from tests.frameworks import build_tf, model_inputs, random_weights, run_tf  # noqa: E402
 from tests.helpers import assert_close, random_inputs, tiny_config  # noqa: E402
 
