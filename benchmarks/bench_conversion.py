@@ -6,7 +6,8 @@ Builds MobileBertForPreTraining-shaped random weights (24 layers, hidden 512, 4 
 about 100 MB in float32), then converts files to files in each direction, each job in a fresh
 subprocess: ours (`conversion.checkpoint.convert_checkpoint`, numpy only) and the reference's route
 (transformers: TFMobileBertForPreTraining.from_pretrained(dir, from_pt=True).save_pretrained and
-MobileBertForPreTraining.from_pretrained(dir, from_tf=True).save_pretrained). Time is wall-clock of
+MobileBertForPreTraining(config) + load_tf2_checkpoint_in_pytorch_model + save_pretrained, which is what
+from_tf=True does, spelled out because from_tf=True leaves meta tensors in transformers 4.57). Time is wall-clock of
 the job alone (imports excluded); peak memory is the growth of the process' peak RSS over its RSS
 after the imports (Linux /proc: the peak is reset through /proc/self/clear_refs before the job).
 """
@@ -65,7 +66,12 @@ elif job == "ours-tf-to-pt":
 elif job == "ref-pt-to-tf":
     transformers.TFMobileBertForPreTraining.from_pretrained(src, from_pt=True).save_pretrained(dst)
 elif job == "ref-tf-to-pt":
-    transformers.MobileBertForPreTraining.from_pretrained(src, from_tf=True).save_pretrained(dst)
+    # from_pretrained(src, from_tf=True) leaves the parameters on the meta device in transformers 4.57
+    # (save_pretrained then fails), so this is the same route spelled out: build, load the h5, save.
+    from transformers.modeling_tf_pytorch_utils import load_tf2_checkpoint_in_pytorch_model
+    model = transformers.MobileBertForPreTraining(transformers.MobileBertConfig.from_pretrained(src))
+    load_tf2_checkpoint_in_pytorch_model(model, os.path.join(src, "tf_model.h5"))
+    model.save_pretrained(dst)
 seconds = time.perf_counter() - t
 print("RESULT " + json.dumps({{"seconds": seconds, "peak_growth": rss("VmHWM:") - base, "base": base}}))
 """
