@@ -3,7 +3,7 @@
     python benchmarks/bench_conversion.py [--workdir DIR] [--skip-reference]
 
 Builds MobileBertForPreTraining-shaped random weights (24 layers, hidden 512, 4 FFNs, vocab 30522;
-about 100 MB in float32), then converts files to files in each direction, each job in a fresh
+about 141 MiB in float32 with the MLM head, like the hub's pytorch_model.bin), then converts files to files in each direction, each job in a fresh
 subprocess: ours (`conversion.checkpoint.convert_checkpoint`, numpy only) and the reference's route
 (transformers: TFMobileBertForPreTraining.from_pretrained(dir, from_pt=True).save_pretrained and
 MobileBertForPreTraining(config) + load_tf2_checkpoint_in_pytorch_model + save_pretrained, which is what
