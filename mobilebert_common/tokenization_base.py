@@ -133,6 +133,10 @@ class MobileBertTokenizerBase:
     """The API both tokenizers share. Subclasses implement ``_encode_texts`` and ``tokenize``."""
 
     vocab_files_names = {"vocab_file": "vocab.txt"}
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    padding_side = "right"  # MobileBERT uses absolute positions; the trigram embedding mixes neighbours
+    truncation_side = "right"
+    is_fast = False
 
     def __init__(
         self,
@@ -333,6 +337,35 @@ class MobileBertTokenizerBase:
                 enc["offset_mapping"] = to_tensor(enc["offset_mapping"], return_tensors, "offset_mapping")
         return enc
 
+    def pad(self, encoded_inputs, padding=True, max_length: Optional[int] = None, pad_to_multiple_of: Optional[int] = None, return_tensors: Optional[str] = None) -> BatchEncoding:
+        """Pad rows encoded earlier (a list of dicts, or a dict of lists) as __call__ would have."""
+        if isinstance(encoded_inputs, dict):
+            keys = list(encoded_inputs)
+            columns = [_to_list(encoded_inputs[k]) for k in keys]
+            if columns and columns[0] and not isinstance(columns[0][0], list):
+                columns = [[c] for c in columns]  # one row
+            encoded_inputs = [dict(zip(keys, values)) for values in zip(*columns)]
+        if not isinstance(encoded_inputs, (list, tuple)) or not encoded_inputs or not all(isinstance(r, dict) and "input_ids" in r for r in encoded_inputs):
+            raise ValueError("pad takes a non-empty list of encodings (dicts with input_ids) or a dict of lists")
+        padding, _, max_length = self._check_options(padding, False, max_length, 0, pad_to_multiple_of, return_tensors)
+        rows = []
+        for r in encoded_inputs:
+            r = {k: _to_list(v) for k, v in r.items()}
+            n = len(r["input_ids"])
+            r.setdefault("attention_mask", [1] * n)
+            extra = {"word_ids": [None] * n, "sequence_ids": [None] * n}
+            rows.append({**extra, **r})
+        keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("word_ids", "sequence_ids")))
+        unknown = [k for k in keys if k not in ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask", "offset_mapping")]
+        if unknown:
+            raise ValueError(f"pad cannot pad {unknown}; it pads input_ids, token_type_ids, attention_mask, special_tokens_mask, offset_mapping")
+        for k in keys:
+            if any(k not in r for r in rows):
+                raise ValueError(f"some rows lack {k!r}; every row needs the same keys")
+        self._pad(rows, padding, max_length, pad_to_multiple_of)
+        data = {k: [r[k] for r in rows] for k in keys}
+        return BatchEncoding(data, batched=True).convert_to_tensors(return_tensors)
+
     # ---- the steps of __call__ ----------------------------------------------------------------
     def _check_options(self, padding, truncation, max_length, stride, pad_to_multiple_of, return_tensors):
         if padding not in PADDING_VALUES or not isinstance(padding, (bool, str)):
@@ -478,7 +511,8 @@ class MobileBertTokenizerBase:
             n = target - len(r["input_ids"])
             if n > 0:
                 for key, value in fill.items():
-                    r[key] = r[key] + [value] * n
+                    if key in r:
+                        r[key] = r[key] + [value] * n
 
     # ---- files --------------------------------------------------------------------------------
     @classmethod

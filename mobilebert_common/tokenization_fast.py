@@ -23,6 +23,8 @@ __all__ = ["MobileBertTokenizerFast", "BatchEncoding"]
 class MobileBertTokenizerFast(MobileBertTokenizerBase):
     """MobileBERT's WordPiece tokenizer on the `tokenizers` library; same API as MobileBertTokenizer."""
 
+    is_fast = True
+
     def __init__(self, vocab_file=None, **kwargs):
         super().__init__(vocab_file, **kwargs)
         self.backend_tokenizer = self._build_backend()

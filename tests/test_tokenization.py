@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import pickle
 import random
 import warnings
 
@@ -303,6 +304,23 @@ def test_flags_select_the_outputs(cls, toks):
     enc = tok("hello world", add_special_tokens=False, return_offsets_mapping=True)  # what the pipelines call
     assert enc["input_ids"] == [7592, 2088] and enc["offset_mapping"] == [(0, 5), (6, 11)]
     assert tok.encode("hello", "world") == [101, 7592, 102, 2088, 102]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
+def test_pad_later_equals_padding_in_the_call_and_objects_pickle(cls, toks):
+    tok = toks[cls]
+    rows = [tok(t, return_special_tokens_mask=True) for t in TEXTS]
+    direct = tok(TEXTS, padding="max_length", max_length=16, return_special_tokens_mask=True)
+    assert plain(tok.pad(rows, padding="max_length", max_length=16)) == plain(direct)
+    columns = tok(TEXTS, return_special_tokens_mask=True)
+    np.testing.assert_array_equal(tok.pad(columns, return_tensors="np")["input_ids"], tok(TEXTS, padding=True, return_tensors="np")["input_ids"])
+    with pytest.raises(ValueError, match="lack 'token_type_ids'"):
+        tok.pad([{"input_ids": [1, 2]}, {"input_ids": [1], "token_type_ids": [0]}])
+    assert tok.is_fast == (cls is MobileBertTokenizerFast) and tok.padding_side == "right"
+    again = pickle.loads(pickle.dumps(tok))
+    assert again(TEXTS)["input_ids"] == tok(TEXTS)["input_ids"]
+    enc = pickle.loads(pickle.dumps(tok(TEXTS[:2], TEXTS[1:], padding=True)))
+    assert enc.sequence_ids(1) == tok(TEXTS[:2], TEXTS[1:], padding=True).sequence_ids(1) and enc.input_ids[0][0] == 101
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
