@@ -134,3 +134,23 @@ def test_verify_runs_both_frameworks(tmp_path, pt_dir):
     r = run_subprocess("pt-to-tf", pt_dir, tmp_path / "tf", "--quiet", "--verify")
     assert r.returncode == 0, r.stderr
     assert "verified: PyTorch and TF logits agree" in r.stdout
+
+
+def test_hub_repo_id_source_from_the_local_cache(tmp_path, pt_dir):
+    # A repo id resolves through huggingface_hub's cache (offline here): lay out a cached snapshot by hand.
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--someone--tiny-mobilebert"
+    snapshot_dir = repo / "snapshots" / commit
+    snapshot_dir.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        (snapshot_dir / name).write_bytes((pt_dir / name).read_bytes())
+    r = run_subprocess("pt-to-tf", "someone/tiny-mobilebert", tmp_path / "tf", "--quiet",
+                       env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "tf")) == ["config.json", "tf_model.h5", "vocab.txt"]
+    r = run_subprocess("pt-to-tf", "someone/absent-model", tmp_path / "tf2", "--quiet",
+                       env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "tf2").exists()
