@@ -429,7 +429,7 @@ class MobileBertTokenizerBase:
         if not truncation or len(a[0]) + (len(b[0]) if b else 0) + specials <= max_length:
             return [self._row(a, b, add_special)]
         room = max_length - specials  # tokens of text left for the texts
-        if room < 1 or (b is not None and room < 2 and truncation == "longest_first"):
+        if room < 1:
             raise ValueError(
                 f"max_length={max_length} leaves no room for text: {specials} special tokens "
                 f"({'[CLS] a [SEP] b [SEP]' if b is not None else '[CLS] a [SEP]'}) need max_length > {specials}"
@@ -456,13 +456,14 @@ class MobileBertTokenizerBase:
                 "return_overflowing_tokens with a pair of texts needs truncation='only_second' (or 'only_first'): "
                 "with 'longest_first' it is unclear which text the windows slide over"
             )
-        # longest_first: drop one token at a time from the longer text (the second on ties), as BERT does.
-        n_a, n_b = len(a[0]), len(b[0])
-        while n_a + n_b > room:
-            if n_a > n_b:
-                n_a -= 1
-            else:
-                n_b -= 1
+        # longest_first, as the `tokenizers` library (transformers' default fast tokenizer) does it:
+        # the shorter text stays whole if the longer one can absorb the cut; otherwise both get
+        # half the room and an odd token goes to the longer one (to the second on a tie).
+        short = min(len(a[0]), len(b[0]))
+        n_short, n_long = short, max(short, room - short)
+        if n_short + n_long > room:
+            n_short, n_long = room // 2, room // 2 + room % 2
+        n_a, n_b = (n_long, n_short) if len(a[0]) > len(b[0]) else (n_short, n_long)
         return [self._row(_cut(a, 0, n_a), _cut(b, 0, n_b), add_special)]
 
     def _row(self, a: Piece, b: Optional[Piece], add_special: bool) -> dict:

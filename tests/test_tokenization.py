@@ -219,12 +219,15 @@ SHORT = ["x y", "z", "w v u"]
 @pytest.mark.parametrize("truncation", [False, True, "longest_first", "only_first", "only_second"])
 @pytest.mark.filterwarnings("ignore:`max_length` is ignored")  # transformers' own note; we pad to the longest alike
 def test_padding_and_truncation_modes_equal_transformers(cls, padding, truncation, toks, refs):
-    tok, ref = toks[cls], refs[cls]
-    for max_length in (9, 12, 16):
+    # Both tokenizers cut pairs as the `tokenizers` library does (see the next test), so the
+    # reference here is BertTokenizerFast; single texts are also checked against BertTokenizer.
+    tok, ref, slow = toks[cls], refs[MobileBertTokenizerFast], refs[MobileBertTokenizer]
+    for max_length in (9, 12, 16, 17):
         kwargs = dict(padding=padding, truncation=truncation, max_length=max_length, return_special_tokens_mask=True)
         if truncation != "only_second":
             assert plain(tok(TEXTS, **kwargs)) == plain(ref(TEXTS, **kwargs)), (max_length, kwargs)
             assert plain(tok(TEXTS[0], **kwargs)) == plain(ref(TEXTS[0], **kwargs))
+            assert plain(tok(TEXTS, **kwargs)) == plain(slow(TEXTS, **kwargs))
         firsts, seconds = TEXTS, PAIRS
         if truncation == "only_first":
             seconds = SHORT  # the untouched second text must leave room for the first
@@ -235,6 +238,24 @@ def test_padding_and_truncation_modes_equal_transformers(cls, padding, truncatio
         assert plain(ours) == plain(theirs), (max_length, kwargs)
         if padding == "max_length" and truncation:
             assert all(len(r) == max_length for r in ours["input_ids"])
+    if truncation in (True, "longest_first"):  # so tight that a text loses all its tokens
+        for max_length in (4, 5):
+            assert plain(tok(TEXTS, PAIRS, truncation=truncation, max_length=max_length)) == plain(ref(TEXTS, PAIRS, truncation=truncation, max_length=max_length))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
+def test_longest_first_follows_the_tokenizers_library_where_bert_tokenizer_differs(cls, toks, refs):
+    """When both texts must be cut to an odd budget, BertTokenizer (one token at a time from the
+    longer text) gives the spare token to the first text, the `tokenizers` library to the longer
+    one. We follow the library, which is what AutoTokenizer gives MobileBERT users."""
+    tok, fast, slow = toks[cls], refs[MobileBertTokenizerFast], refs[MobileBertTokenizer]
+    a, b = "alpha beta", "a b c d e f g h i j k"
+    ours = tok(a, b, truncation=True, max_length=4)["input_ids"]
+    assert ours == fast(a, b, truncation=True, max_length=4)["input_ids"] == [101, 102, 1037, 102]
+    assert slow(a, b, truncation=True, max_length=4)["input_ids"] == [101, 6541, 102, 102]
+    a, b = "one two three four five six seven", "p q r s t u v w"  # 7 and 8 tokens, room 6 then 7
+    for max_length in (9, 10):
+        assert tok(a, b, truncation=True, max_length=max_length)["input_ids"] == fast(a, b, truncation=True, max_length=max_length)["input_ids"]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
@@ -413,6 +434,18 @@ def test_from_pretrained_reads_settings_and_tokenizer_json_alone(cls, tmp_path):
     assert tok.do_lower_case is False and tok.get_vocab() == ref.get_vocab()
     for text in ["Hello World!", "hello cafés", "北京 [MASK]"]:
         assert tok(text)["input_ids"] == ref(text)["input_ids"]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
+def test_from_pretrained_reads_a_hub_repo_from_the_cache_offline(cls, tmp_path, monkeypatch):
+    from tests.test_hub import REPO, fill_cache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fill_cache(tmp_path, files={"vocab.txt": "\n".join(SMALL) + "\n", "tokenizer_config.json": json.dumps({"do_lower_case": False})})
+    tok = cls.from_pretrained(REPO, cache_dir=tmp_path, local_files_only=True)
+    assert tok.tokenize("Hello World") == ["Hello", "World"] and tok.vocab_size == len(SMALL)
+    with pytest.raises(FileNotFoundError, match="google/other-model"):
+        cls.from_pretrained("google/other-model", cache_dir=tmp_path)
 
 
 # ---- bad input -------------------------------------------------------------------------------
