@@ -10,6 +10,7 @@ Exit status 0 on success; 1 with a one-line reason on any failure (nothing half-
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Optional, Sequence
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    # huggingface_hub logs each retry of an unreachable hub; the one-line reason below says it all.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     try:
         if args.verify:
             from .verify import check_available

@@ -130,7 +130,8 @@ def _load_config(src_dir: str, direction: str, config_path: Optional[str], hub: 
         path = resolve_file(src_dir, name, required=False, **hub)
         if path is not None:
             return MobileBertConfig.from_json_file(path)
-    raise FileNotFoundError(f"no {' or '.join(names)} for {src_dir}: pass --config PATH")
+    raise FileNotFoundError(f"no {' or '.join(names)} found for {src_dir} (SRC is a checkpoint directory, a weights "
+                            "file inside one, or a reachable hub repo id); pass --config PATH if it lies elsewhere")
 
 
 def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, force: bool = False,
@@ -151,6 +152,7 @@ def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, fo
     if os.path.isdir(src_dir) and os.path.isdir(dst) and os.path.samefile(src_dir, dst):
         raise ValueError(f"the destination {dst} is the source directory; the source is never modified: choose another")
     weights_name = TF_FILE if to_tf else "model.safetensors"
+    config = _load_config(src_dir, direction, config_path, hub)  # first: an absent source fails here, early
     tokenizer = {name: path for name in TOKENIZER_FILES
                  if (path := resolve_file(src_dir, name, required=False, **hub)) is not None}
     targets = [weights_name, "config.json", *tokenizer]
@@ -168,7 +170,6 @@ def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, fo
             bar.update(1)
 
     try:
-        config = _load_config(src_dir, direction, config_path, hub)
         skipped: Dict[str, str] = {}
         # 1. read
         if direction == "pt-to-tf":
