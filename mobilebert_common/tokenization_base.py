@@ -323,10 +323,8 @@ class MobileBertTokenizerBase:
             data["overflow_to_sample_mapping"] = mapping
         words = [r["word_ids"] for r in rows]
         sequences = [r["sequence_ids"] for r in rows]
-        if not batched and len(rows) == 1 and return_tensors is None:
-            data = {k: v[0] for k, v in data.items() if k != "overflow_to_sample_mapping"} | (
-                {"overflow_to_sample_mapping": mapping} if return_overflowing_tokens else {}
-            )
+        if not batched and not return_overflowing_tokens and return_tensors is None:
+            data = {k: v[0] for k, v in data.items()}  # one text: flat lists, as users know them
         enc = BatchEncoding(data, words, sequences, batched)
         if return_tensors is not None:
             for key in list(enc):

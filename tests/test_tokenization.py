@@ -325,6 +325,12 @@ def test_flags_select_the_outputs(cls, toks):
     enc = tok("hello world", add_special_tokens=False, return_offsets_mapping=True)  # what the pipelines call
     assert enc["input_ids"] == [7592, 2088] and enc["offset_mapping"] == [(0, 5), (6, 11)]
     assert tok.encode("hello", "world") == [101, 7592, 102, 2088, 102]
+    # An empty second text still counts as a pair, as in BertTokenizer and in BertTokenizerFast's
+    # batches (its single-pair call alone drops the empty text).
+    assert tok("a", "")["input_ids"] == [101, 1037, 102, 102] and tok(["a"], [""])["input_ids"] == [[101, 1037, 102, 102]]
+    # overflow keeps the batch axis even for one text that fits, as transformers does
+    enc = tok("hello", truncation=True, max_length=8, return_overflowing_tokens=True)
+    assert enc["input_ids"] == [[101, 7592, 102]] and enc["overflow_to_sample_mapping"] == [0]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
