@@ -325,15 +325,7 @@ class MobileBertTokenizerBase:
         sequences = [r["sequence_ids"] for r in rows]
         if not batched and not return_overflowing_tokens and return_tensors is None:
             data = {k: v[0] for k, v in data.items()}  # one text: flat lists, as users know them
-        enc = BatchEncoding(data, words, sequences, batched)
-        if return_tensors is not None:
-            for key in list(enc):
-                if key == "offset_mapping":
-                    continue  # (B, T, 2) converted below: same rule
-                enc[key] = to_tensor(enc[key], return_tensors, key)
-            if "offset_mapping" in enc:
-                enc["offset_mapping"] = to_tensor(enc["offset_mapping"], return_tensors, "offset_mapping")
-        return enc
+        return BatchEncoding(data, words, sequences, batched).convert_to_tensors(return_tensors)
 
     def pad(self, encoded_inputs, padding=True, max_length: Optional[int] = None, pad_to_multiple_of: Optional[int] = None, return_tensors: Optional[str] = None) -> BatchEncoding:
         """Pad rows encoded earlier (a list of dicts, or a dict of lists) as __call__ would have."""
@@ -371,6 +363,15 @@ class MobileBertTokenizerBase:
         padding = {True: "longest", "do_not_pad": False}.get(padding, padding)
         if truncation is None:
             truncation = False
+            if max_length is not None and padding is False:
+                # max_length alone means "cut to it", as transformers reads it; say so.
+                warnings.warn(
+                    "max_length is given but truncation is not: cutting with truncation='longest_first'; "
+                    "pass truncation=True (or another strategy) to say so explicitly",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                truncation = "longest_first"
         if truncation not in TRUNCATION_VALUES or not isinstance(truncation, (bool, str)):
             raise ValueError(f"truncation must be one of {TRUNCATION_VALUES}, got {truncation!r}")
         truncation = {True: "longest_first", "do_not_truncate": False}.get(truncation, truncation)

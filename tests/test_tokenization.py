@@ -328,6 +328,9 @@ def test_flags_select_the_outputs(cls, toks):
     # An empty second text still counts as a pair, as in BertTokenizer and in BertTokenizerFast's
     # batches (its single-pair call alone drops the empty text).
     assert tok("a", "")["input_ids"] == [101, 1037, 102, 102] and tok(["a"], [""])["input_ids"] == [[101, 1037, 102, 102]]
+    with pytest.warns(UserWarning, match="max_length is given but truncation is not"):
+        assert tok("a b c d e f", max_length=5)["input_ids"] == [101, 1037, 1038, 1039, 102]
+    assert len(tok("a b c d e f", max_length=5, truncation=False)["input_ids"]) == 8
     # overflow keeps the batch axis even for one text that fits, as transformers does
     enc = tok("hello", truncation=True, max_length=8, return_overflowing_tokens=True)
     assert enc["input_ids"] == [[101, 7592, 102]] and enc["overflow_to_sample_mapping"] == [0]
