@@ -281,7 +281,19 @@ class MobileBertTokenizerBase:
         return_length: bool = False,
         verbose: bool = True,
     ) -> BatchEncoding:
-        """Encode a text, a pair, a batch of texts or a batch of pairs (see the module docstring)."""
+        """Encode a text, a pair (``text_pair``), a batch of texts or a batch of pairs (a list of
+        (text, text_pair) tuples, or two lists).
+
+        padding: False | True / "longest" (to the batch's longest row) | "max_length" (needs max_length).
+        truncation: False | True / "longest_first" | "only_first" | "only_second"; max_length defaults
+            to model_max_length. With return_overflowing_tokens, a text too long for one row is cut
+            into windows that overlap by ``stride`` tokens, and overflow_to_sample_mapping names the
+            sample each row came from.
+        return_tensors: None (lists; one text gives flat lists) | "np" | "pt" | "tf" (int64, (B, T)).
+        The result is a BatchEncoding: input_ids, token_type_ids, attention_mask, and on request
+        special_tokens_mask, offset_mapping ((start, end) characters; (0, 0) for special tokens),
+        length; word_ids(i) and sequence_ids(i) per row.
+        """
         padding, truncation, max_length = self._check_options(padding, truncation, max_length, stride, pad_to_multiple_of, return_tensors)
         firsts, seconds, batched = self._split_inputs(text, text_pair)
         unique = list(dict.fromkeys(firsts + [s for s in seconds if s is not None]))
