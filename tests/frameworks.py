@@ -43,6 +43,12 @@ def random_weights(config: MobileBertConfig, architecture: str, kind: str, seed:
             value = 1.0 + 0.1 * rng.standard_normal(shape)
         elif entry.transform == "transpose":
             value = rng.standard_normal(shape) / np.sqrt(shape[1])
+            # Hidden states reach ~100 here. Keep the inputs of tanh and of the attention softmax
+            # O(1): saturated, they would hide errors, and they would amplify float32 noise past 1e-5.
+            if entry.pt_name.endswith("pooler.dense.weight"):
+                value *= 0.05
+            elif entry.pt_name.endswith("attention.self.query.weight"):
+                value *= 0.2
         elif len(shape) == 1:
             value = 0.1 * rng.standard_normal(shape)
         else:
