@@ -1,11 +1,17 @@
 """Hub resolution, tested offline against a cache directory filled in huggingface_hub's layout."""
 
+import http.server
+import logging
 import os
+import socket
+import threading
+import time
 
 import pytest
 
-from mobilebert_common import MobileBertConfig
-from mobilebert_common.hub import resolve_file
+import mobilebert_common.hub as hub
+from mobilebert_common import MobileBertConfig, MobileBertTokenizerFast
+from mobilebert_common.hub import HubUnavailableError, resolve_file
 
 REPO = "google/mobilebert-uncased"
 COMMIT = "1f90a6c24c7879273a291d34a849033eba2dbc0f"
@@ -71,3 +77,119 @@ def test_uncached_offline_error_names_repo_and_says_how(tmp_path, offline):
 def test_neither_directory_nor_repo_id(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither an existing local directory nor a hub repo id"):
         resolve_file(str(tmp_path / "missing" / "deep" / "dir"), "config.json")
+
+
+# ------------------------------------------------------------------ an unreachable hub (HF_HUB_OFFLINE unset)
+
+TINY_VOCAB = "".join(t + "\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s"])
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released): connecting is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable(monkeypatch):
+    """The hub endpoint is a closed local port and offline mode is off: huggingface_hub would retry
+    each HEAD with back-off (about 23 s a file) unless the suite notices the hub is out of reach."""
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    hub.hub_reachable.cache_clear()
+    yield endpoint
+    hub.hub_reachable.cache_clear()
+
+
+def test_unreachable_hub_still_serves_cached_files_fast_and_quietly(tmp_path, unreachable, caplog, capfd):
+    fill_cache(tmp_path, files={"vocab.txt": TINY_VOCAB, "config.json": "{}"})
+    started = time.perf_counter()
+    with caplog.at_level(logging.DEBUG, logger="huggingface_hub"):
+        tok = MobileBertTokenizerFast.from_pretrained(REPO, cache_dir=tmp_path)
+        assert resolve_file(REPO, "config.json", cache_dir=tmp_path).endswith("config.json")
+        # the snapshot is cached, so a file it lacks is absent (not "cannot be had")
+        assert resolve_file(REPO, "tokenizer.json", cache_dir=tmp_path, required=False) is None
+    assert time.perf_counter() - started < 5
+    assert tok("hello worlds")["input_ids"] == [2, 5, 6, 7, 3]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "Retrying" not in capfd.readouterr().err
+    assert hub.hub_reachable.cache_info().misses == 1  # probed once for all the files
+
+
+def test_unreachable_hub_uncached_says_so_fast(tmp_path, unreachable):
+    started = time.perf_counter()
+    with pytest.raises(HubUnavailableError) as err:
+        MobileBertTokenizerFast.from_pretrained(REPO, cache_dir=tmp_path)
+    assert time.perf_counter() - started < 5
+    message = str(err.value)
+    assert f"hub repo '{REPO}'" in message and f"the hub at {unreachable} could not be reached" in message
+    assert "pass the path of a local directory" in message
+    assert "neither vocab.txt nor tokenizer.json" not in message
+    assert err.value.repo_id == REPO
+    # an optional file of a repo with nothing cached is "cannot be had", never "absent"
+    with pytest.raises(HubUnavailableError, match="could not be reached"):
+        resolve_file(REPO, "tokenizer.json", cache_dir=tmp_path, required=False)
+    with pytest.raises(HubUnavailableError, match="force_download"):
+        fill_cache(tmp_path, files={"config.json": "{}"})
+        resolve_file(REPO, "config.json", cache_dir=tmp_path, force_download=True)
+
+
+def test_offline_optional_file_of_uncached_repo_is_not_absent(tmp_path, offline):
+    with pytest.raises(HubUnavailableError, match="offline mode is on"):
+        resolve_file(REPO, "tokenizer_config.json", cache_dir=tmp_path, required=False)
+    with pytest.raises(FileNotFoundError, match="offline mode is on"):
+        MobileBertTokenizerFast.from_pretrained(REPO, cache_dir=tmp_path)
+
+
+class RecordingHub(http.server.BaseHTTPRequestHandler):
+    """A local stand-in for the hub: the root answers, every repo file is "entry not found"."""
+
+    seen = []  # (path, Authorization header) of every request
+
+    def do_HEAD(self):
+        RecordingHub.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path == "/":
+            self.send_response(200)
+        else:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("X-Error-Message", "Entry not found")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_hub(monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import, which an earlier offline test may have done
+    monkeypatch.setattr(pytest.importorskip("huggingface_hub.constants"), "HF_HUB_OFFLINE", False)
+    hub.hub_reachable.cache_clear()
+    RecordingHub.seen.clear()
+    yield endpoint
+    server.shutdown()
+    server.server_close()
+    hub.hub_reachable.cache_clear()
+
+
+def test_reachable_hub_gets_the_token_and_absent_means_absent(tmp_path, local_hub):
+    assert resolve_file(REPO, "tokenizer.json", cache_dir=tmp_path, token="hf_secret", required=False) is None
+    file_requests = [auth for path, auth in RecordingHub.seen if path != "/"]
+    assert file_requests and set(file_requests) == {"Bearer hf_secret"}
+    assert any(path.endswith("/google/mobilebert-uncased/resolve/main/tokenizer.json") for path, _ in RecordingHub.seen)
+    with pytest.raises(FileNotFoundError, match=f"hub repo '{REPO}' has no file config.json") as err:
+        resolve_file(REPO, "config.json", cache_dir=tmp_path, token="hf_secret")
+    assert not isinstance(err.value, HubUnavailableError)
