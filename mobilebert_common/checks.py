@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from mobilebert_common.config import MobileBertConfig
-
-PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+from mobilebert_common.config import PROBLEM_TYPES, MobileBertConfig, check_problem_type  # noqa: F401 (re-exported)
 
 
 def check_inputs_choice(has_input_ids: bool, has_inputs_embeds: bool) -> None:
@@ -68,9 +66,7 @@ def check_head_mask(shape: Sequence[int], config: MobileBertConfig) -> None:
 def infer_problem_type(problem_type: Optional[str], num_labels: int, labels_are_integers: bool) -> str:
     """The loss of a sequence classifier, as MobileBERT users expect it when problem_type is unset."""
     if problem_type is not None:
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type {problem_type!r} is not supported; allowed: {', '.join(PROBLEM_TYPES)}")
-        return problem_type
+        return check_problem_type(problem_type)
     if num_labels == 1:
         return "regression"
     return "single_label_classification" if labels_are_integers else "multi_label_classification"

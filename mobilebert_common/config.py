@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -85,34 +87,43 @@ class MobileBertConfig:
         return self.hidden_dropout_prob if self.classifier_dropout is None else self.classifier_dropout
 
     def _settle_labels(self):
+        """num_labels / id2label / label2id made consistent, as MobileBERT users' tools read them:
+        id2label, when given, decides the labels (num_labels follows it); label2id alone gives id2label
+        by inversion; num_labels alone gives LABEL_0..LABEL_{n-1}."""
+        if self.num_labels is not None:
+            _check_int("num_labels", self.num_labels)
         if self.id2label is not None:
-            if not isinstance(self.id2label, dict):
-                raise ValueError(f"id2label must be a dict of int -> label, got {type(self.id2label).__name__}")
-            try:
-                self.id2label = {int(k): v for k, v in self.id2label.items()}
-            except (TypeError, ValueError):
-                raise ValueError(f"id2label keys must be integers (or their strings), got {list(self.id2label)}") from None
+            self.id2label = _int_keyed_labels(self.id2label)
         if self.label2id is not None:
-            if not isinstance(self.label2id, dict):
-                raise ValueError(f"label2id must be a dict of label -> int, got {type(self.label2id).__name__}")
-            self.label2id = {k: int(v) for k, v in self.label2id.items()}
-        if self.num_labels is None:
-            self.num_labels = len(self.id2label) if self.id2label else 2
-        if self.id2label is None or len(self.id2label) != self.num_labels:
+            self.label2id = _checked_label2id(self.label2id)
+            if self.id2label is None:
+                self.id2label = _int_keyed_labels({i: label for label, i in self.label2id.items()}, "label2id values")
+        if self.id2label is not None:
+            if self.num_labels is not None and self.num_labels != len(self.id2label):
+                warnings.warn(
+                    f"num_labels={self.num_labels} contradicts id2label, which names {len(self.id2label)} labels; "
+                    f"keeping id2label, so num_labels={len(self.id2label)}",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            self.num_labels = len(self.id2label)
+        else:
+            self.num_labels = 2 if self.num_labels is None else self.num_labels
             self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
-        if self.label2id is None or len(self.label2id) != self.num_labels:
-            self.label2id = {label: i for i, label in self.id2label.items()}
+        inverse = {label: i for i, label in self.id2label.items()}
+        if self.label2id is None:
+            self.label2id = inverse
+        elif self.label2id != inverse:
+            raise ValueError(
+                f"label2id {self.label2id} contradicts id2label {self.id2label}; label2id must map every label "
+                "of id2label back to its id (or be left out to be derived)"
+            )
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise ValueError naming the field and what is allowed."""
         for name in _POSITIVE_INTS + ("num_labels",):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-            if value < 1:
-                what = "at least 1" if name == "num_feedforward_networks" else "a positive integer"
-                raise ValueError(f"{name} must be {what}, got {value}")
+            _check_int(name, getattr(self, name))
         if isinstance(self.pad_token_id, bool) or not isinstance(self.pad_token_id, int):
             raise ValueError(f"pad_token_id must be an integer, got {self.pad_token_id!r}")
         if not 0 <= self.pad_token_id < self.vocab_size:
@@ -129,8 +140,8 @@ class MobileBertConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+            if not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive finite number, got {value}")
         for name in _BOOLS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -140,8 +151,16 @@ class MobileBertConfig:
             raise ValueError(
                 f"normalization_type {self.normalization_type!r} is not supported; allowed: {', '.join(NORMALIZATION_TYPES)}"
             )
-        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type {self.problem_type!r} is not supported; allowed: None, {', '.join(PROBLEM_TYPES)}")
+        if self.problem_type is not None:
+            check_problem_type(self.problem_type)
+        if self.architectures is not None and (
+            not isinstance(self.architectures, list) or not all(isinstance(a, str) for a in self.architectures)
+        ):
+            raise ValueError(
+                f"architectures must be a list of class names, e.g. [\"MobileBertForMaskedLM\"], got {self.architectures!r}"
+            )
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra (the config keys this class does not know) must be a dict, got {type(self.extra).__name__}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
@@ -162,11 +181,20 @@ class MobileBertConfig:
     # ------------------------------------------------------------------ dict / JSON
     @classmethod
     def from_dict(cls, values: dict, **overrides) -> "MobileBertConfig":
-        values = {**values, **overrides}
+        """A config from config.json's keys; ``overrides`` replace keys. Keys this class does not know,
+        whatever their names, go to ``extra`` and are written back unchanged by to_dict."""
+        values = dict(values)
+        if "num_labels" in overrides and "id2label" not in overrides and "label2id" not in overrides:
+            # A new label count replaces the saved labels (a checkpoint fine-tuned anew), as users'
+            # tools do when num_labels is passed to from_pretrained.
+            saved = values.get("id2label")
+            if not isinstance(saved, dict) or len(saved) != overrides["num_labels"]:
+                values.pop("id2label", None)
+                values.pop("label2id", None)
+        values.update(overrides)
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs = {k: v for k, v in values.items() if k in known}
-        extra = {k: v for k, v in values.items() if k not in known and k not in ("true_hidden_size", "extra")}
-        extra.update(values.get("extra") or {})
+        extra = {k: v for k, v in values.items() if k not in known and k != "true_hidden_size"}  # derived, recomputed
         return cls(**kwargs, extra=extra)
 
     def to_dict(self) -> dict:
@@ -228,3 +256,42 @@ class MobileBertConfig:
 
     def copy(self, **changes) -> "MobileBertConfig":
         return self.from_dict(self.to_dict(), **changes)
+
+
+def check_problem_type(problem_type) -> str:
+    """The one place that says which problem types exist (config validation and the heads' losses)."""
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type {problem_type!r} is not supported; allowed: None, {', '.join(PROBLEM_TYPES)}")
+    return problem_type
+
+
+def _check_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        what = "at least 1" if name == "num_feedforward_networks" else "a positive integer"
+        raise ValueError(f"{name} must be {what}, got {value}")
+
+
+def _int_keyed_labels(id2label, what: str = "id2label keys") -> dict:
+    """{0: label, 1: ...} from int or numeric-string keys (JSON has only string keys); ids 0..n-1."""
+    if not isinstance(id2label, dict):
+        raise ValueError(f"id2label must be a dict of int -> label, got {type(id2label).__name__}")
+    try:
+        if any(isinstance(k, (bool, float)) for k in id2label):
+            raise TypeError
+        labels = {int(k): v for k, v in id2label.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be integers (or their strings), got {list(id2label)}") from None
+    if sorted(labels) != list(range(len(id2label))):
+        raise ValueError(f"{what} must be the class ids 0..{len(id2label) - 1}, each once, got {list(id2label)}")
+    return dict(sorted(labels.items()))
+
+
+def _checked_label2id(label2id) -> dict:
+    if not isinstance(label2id, dict):
+        raise ValueError(f"label2id must be a dict of label -> int, got {type(label2id).__name__}")
+    bad = {k: v for k, v in label2id.items() if isinstance(v, bool) or not isinstance(v, int)}
+    if bad:
+        raise ValueError(f"label2id values must be integer class ids, got {bad}")
+    return dict(label2id)

@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import pytest
 
@@ -79,6 +80,19 @@ def test_reference_config_reads_ours(tmp_path):
         (dict(trigram_input="yes"), "trigram_input must be true or false, got 'yes'"),
         (dict(problem_type="ranking"), "problem_type 'ranking' is not supported"),
         (dict(embedding_size=1024), "embedding_size (1024) must not exceed hidden_size (512)"),
+        (dict(num_labels="3"), "num_labels must be an integer, got '3' (str)"),
+        (dict(num_labels=0), "num_labels must be a positive integer, got 0"),
+        (dict(initializer_range=float("inf")), "initializer_range must be a positive finite number, got inf"),
+        (dict(layer_norm_eps=float("nan")), "layer_norm_eps must be a positive finite number, got nan"),
+        (dict(architectures="MobileBertForMaskedLM"), "architectures must be a list of class names"),
+        (dict(architectures=[3]), "architectures must be a list of class names"),
+        (dict(id2label={0: "a", 1: "b"}, label2id={"a": 1, "b": 0}), "label2id {'a': 1, 'b': 0} contradicts id2label"),
+        (dict(id2label={0: "a", 1: "b"}, label2id={"a": 0, "c": 1}), "contradicts id2label"),
+        (dict(label2id={"a": "0", "b": 1}), "label2id values must be integer class ids, got {'a': '0'}"),
+        (dict(label2id={"a": 0.0}), "label2id values must be integer class ids"),
+        (dict(id2label={"zero": "a"}), "id2label keys must be integers (or their strings), got ['zero']"),
+        (dict(id2label={1: "a", 2: "b"}), "id2label keys must be the class ids 0..1, each once, got [1, 2]"),
+        (dict(id2label=["a", "b"]), "id2label must be a dict"),
     ],
 )
 def test_invalid_values_name_the_field(changes, message):
@@ -109,3 +123,51 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
         config.to_json_file(path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_id2label_decides_num_labels_with_a_warning():
+    with pytest.warns(UserWarning, match=r"num_labels=3 contradicts id2label, which names 2 labels; keeping id2label"):
+        config = MobileBertConfig(num_labels=3, id2label={0: "a", 1: "b"})
+    assert config.num_labels == 2 and config.id2label == {0: "a", 1: "b"} and config.label2id == {"a": 0, "b": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # agreeing values: no warning
+        assert MobileBertConfig(num_labels=2, id2label={"1": "b", "0": "a"}).id2label == {0: "a", 1: "b"}
+
+
+def test_label2id_alone_gives_id2label():
+    config = MobileBertConfig(label2id={"neg": 0, "pos": 1, "mixed": 2})
+    assert config.num_labels == 3 and config.id2label == {0: "neg", 1: "pos", 2: "mixed"}
+
+
+def test_num_labels_override_replaces_saved_labels(tmp_path):
+    MobileBertConfig(id2label={0: "neg", 1: "pos"}).save_pretrained(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        three = MobileBertConfig.from_pretrained(tmp_path, num_labels=3)
+        same = MobileBertConfig.from_pretrained(tmp_path, num_labels=2)
+    assert three.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    assert same.id2label == {0: "neg", 1: "pos"}
+    assert MobileBertConfig(id2label={0: "neg", 1: "pos"}).copy(num_labels=4).num_labels == 4
+
+
+@pytest.mark.parametrize("unknown", [{"extra": {"bar": 2}}, {"extra": 5}, {"extra": None, "foo": [1, {"extra": 3}]}])
+def test_unknown_keys_round_trip_whatever_their_names(unknown, tmp_path):
+    config = MobileBertConfig.from_dict({**HUB_CONFIG, **unknown})
+    written = config.to_dict()
+    for key, value in unknown.items():
+        assert written[key] == value
+    assert "bar" not in written
+    path = tmp_path / "config.json"
+    config.to_json_file(path)
+    again = json.loads(path.read_text())
+    assert {k: again[k] for k in unknown} == unknown
+    assert MobileBertConfig.from_json_file(path) == config
+
+
+def test_problem_types_live_once():
+    from mobilebert_common import checks, config
+
+    assert checks.PROBLEM_TYPES is config.PROBLEM_TYPES
+    assert checks.infer_problem_type("regression", 3, True) == "regression"
+    with pytest.raises(ValueError, match="problem_type 'ranking' is not supported; allowed: None, regression"):
+        checks.infer_problem_type("ranking", 3, True)
