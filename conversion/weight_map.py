@@ -3,21 +3,23 @@
 API (others call these):
 
     entries(config, architecture) -> list[Entry]   # ordered; one Entry per tensor of the model
-    Entry(pt_name, tf_name, transform, tf1_name, shape, tied_to)
+    Entry(pt_name, tf_name, transform, tf1_name, shape, tied_to, unused)
         transform: "none"      same array in both frameworks (embeddings, biases, norms, predictions dense)
                    "transpose" TF Dense kernel (in, out) = PT Linear weight (out, in) transposed
                    "tie"       TF-only copy of another tensor (the masked-LM decoder = word embeddings);
                                the PT model ties it, so PT files never hold it
         shape:     the PT-layout shape the config implies
+        unused:    built and stored (the hub's checkpoints hold it) but never read by forward for this config
     ARCHITECTURES, normalize_architecture(name), detect_architecture(names, kind), resolve_architecture(...)
     unused_by_design(config, architecture, kind) -> {name: reason}  # tensors a source may hold that we skip
     tf_model_name(architecture) -> "tf_mobile_bert_for_pre_training" (the h5's model-name prefix)
 
-Which tensors exist depends on the config, exactly as the model classes build them (see
-/tmp/ref/ARCH.md): embedding_transformation only when trigram_input or embedding_size != hidden_size;
-bottleneck.* only with use_bottleneck (bottleneck.attention only when key_query_shared_bottleneck
-and not use_bottleneck_attention); ffn.0 .. ffn.(num_feedforward_networks - 2); pooler.dense only
-when classifier_activation and the head has a pooler.
+Which tensors exist depends on the config, exactly as the model classes (ours and the hub's)
+build them: embedding_transformation always (unused when neither trigram_input nor
+embedding_size != hidden_size); bottleneck.* only with use_bottleneck (bottleneck.attention when
+key_query_shared_bottleneck, unused when use_bottleneck_attention); ffn.0 ..
+ffn.(num_feedforward_networks - 2); pooler.dense only when classifier_activation and the head
+has a pooler.
 
 Names: PT heads prefix the backbone with "mobilebert." (a bare MobileBertModel file has no
 prefix); TF always nests the backbone under "mobilebert/" and drops the h5's model-name
@@ -55,6 +57,7 @@ class Entry:
     tf1_name: Optional[str] = None  # Google's TF1 checkpoint variable, e.g. "bert/encoder/layer_0/ffn_layer_0/output/dense/kernel"
     shape: tuple = ()  # PT-layout shape implied by the config
     tied_to: Optional[str] = None  # for "tie": pt_name of the tensor this one copies
+    unused: bool = False  # in the checkpoint layout, but forward never reads it for this config
 
     @property
     def tf_shape(self) -> tuple:
@@ -97,18 +100,22 @@ class _Builder:
         self.config = config
         self.out: list[Entry] = []
 
-    def dense(self, pt: str, tf: str, tf1: Optional[str], out_features: int, in_features: int, bias: bool = True):
-        self.out.append(Entry(f"{pt}.weight", f"{tf}/kernel:0", "transpose", tf1 and f"{tf1}/kernel", (out_features, in_features)))
+    def dense(self, pt: str, tf: str, tf1: Optional[str], out_features: int, in_features: int, bias: bool = True,
+              unused: bool = False):
+        self.out.append(Entry(f"{pt}.weight", f"{tf}/kernel:0", "transpose", tf1 and f"{tf1}/kernel", (out_features, in_features),
+                              unused=unused))
         if bias:
-            self.out.append(Entry(f"{pt}.bias", f"{tf}/bias:0", "none", tf1 and f"{tf1}/bias", (out_features,)))
+            self.out.append(Entry(f"{pt}.bias", f"{tf}/bias:0", "none", tf1 and f"{tf1}/bias", (out_features,), unused=unused))
 
-    def norm(self, pt: str, tf: str, tf1: Optional[str], size: int, real: Optional[bool] = None):
+    def norm(self, pt: str, tf: str, tf1: Optional[str], size: int, real: Optional[bool] = None, unused: bool = False):
         """A backbone norm: NoNorm (weight/bias; TF1 FakeLayerNorm) or a real LayerNorm (gamma/beta)."""
         real = self.config.normalization_type == "layer_norm" if real is None else real
         w, b = ("gamma", "beta") if real else ("weight", "bias")
         tf1_scope = tf1 and tf1 + ("/LayerNorm" if real else "/FakeLayerNorm")
-        self.out.append(Entry(f"{pt}.LayerNorm.weight", f"{tf}/LayerNorm/{w}:0", "none", tf1_scope and f"{tf1_scope}/gamma", (size,)))
-        self.out.append(Entry(f"{pt}.LayerNorm.bias", f"{tf}/LayerNorm/{b}:0", "none", tf1_scope and f"{tf1_scope}/beta", (size,)))
+        self.out.append(Entry(f"{pt}.LayerNorm.weight", f"{tf}/LayerNorm/{w}:0", "none", tf1_scope and f"{tf1_scope}/gamma", (size,),
+                              unused=unused))
+        self.out.append(Entry(f"{pt}.LayerNorm.bias", f"{tf}/LayerNorm/{b}:0", "none", tf1_scope and f"{tf1_scope}/beta", (size,),
+                              unused=unused))
 
     def plain(self, pt: str, tf: str, tf1: Optional[str], shape: tuple):
         self.out.append(Entry(pt, tf, "none", tf1, tuple(shape)))
@@ -124,9 +131,8 @@ def _backbone(b: _Builder, pt: str, with_pooler: bool) -> None:
             f"{e_tf1}/token_type_embeddings", (c.type_vocab_size, H))
     b.plain(f"{e_pt}.position_embeddings.weight", f"{e_tf}/position_embeddings/embeddings:0",
             f"{e_tf1}/position_embeddings", (c.max_position_embeddings, H))
-    if _has_transformation(c):
-        b.dense(f"{e_pt}.embedding_transformation", f"{e_tf}/embedding_transformation", f"{e_tf1}/embedding_transformation",
-                H, E * 3 if c.trigram_input else E)
+    b.dense(f"{e_pt}.embedding_transformation", f"{e_tf}/embedding_transformation", f"{e_tf1}/embedding_transformation",
+            H, E * 3 if c.trigram_input else E, unused=not _has_transformation(c))
     b.norm(e_pt, e_tf, e_tf1, H)
 
     qk_in = _query_key_in(c)
@@ -154,9 +160,9 @@ def _backbone(b: _Builder, pt: str, with_pooler: bool) -> None:
             b.norm(*sub("output.bottleneck"), H)
             b.dense(*sub("bottleneck.input.dense"), T, H)
             b.norm(*sub("bottleneck.input"), T)
-            if c.key_query_shared_bottleneck and not c.use_bottleneck_attention:
-                b.dense(*sub("bottleneck.attention.dense"), T, H)
-                b.norm(*sub("bottleneck.attention"), T)
+            if c.key_query_shared_bottleneck:
+                b.dense(*sub("bottleneck.attention.dense"), T, H, unused=c.use_bottleneck_attention)
+                b.norm(*sub("bottleneck.attention"), T, unused=c.use_bottleneck_attention)
         for j in range(c.num_feedforward_networks - 1):
             b.dense(*sub(f"ffn.{j}.intermediate.dense"), I, T)
             b.dense(*sub(f"ffn.{j}.output.dense"), T, I)
@@ -205,34 +211,15 @@ def entries(config: MobileBertConfig, architecture: str) -> list[Entry]:
 
 
 def unused_by_design(config: MobileBertConfig, architecture: str, kind: str) -> dict:
-    """Tensors a source file may hold that our models do not build: {name: reason}. Skipped, and reported.
+    """Tensors a source file may hold that no model builds: {name: reason}. Skipped, and reported.
 
-    kind: "pt" or "tf" (names in that scheme, PT names with the prefix `entries` uses).
+    kind: "pt" or "tf". Only older PyTorch files hold such a tensor (the position_ids buffer).
     """
     arch = normalize_architecture(architecture)
+    if kind != "pt":
+        return {}
     pt = "" if arch == "MobileBertModel" else "mobilebert."
-    c = config
-    out = {}
-
-    def add(pt_name: str, tf_name: str, reason: str):
-        out[pt_name if kind == "pt" else tf_name] = reason
-
-    if not _has_transformation(c):
-        reason = "embedding_transformation is unused when neither trigram_input nor embedding_size != hidden_size"
-        for w, k in (("weight", "kernel"), ("bias", "bias")):
-            add(f"{pt}embeddings.embedding_transformation.{w}", f"mobilebert/embeddings/embedding_transformation/{k}:0", reason)
-    if c.use_bottleneck and c.key_query_shared_bottleneck and c.use_bottleneck_attention:
-        reason = "bottleneck.attention is unused when use_bottleneck_attention (query/key come from bottleneck.input)"
-        for i in range(c.num_hidden_layers):
-            for w, k in (("dense.weight", "dense/kernel"), ("dense.bias", "dense/bias")):
-                add(f"{pt}encoder.layer.{i}.bottleneck.attention.{w}", f"mobilebert/encoder/layer_._{i}/bottleneck/attention/{k}:0", reason)
-            real = c.normalization_type == "layer_norm"
-            for w, k in (("weight", "gamma" if real else "weight"), ("bias", "beta" if real else "bias")):
-                add(f"{pt}encoder.layer.{i}.bottleneck.attention.LayerNorm.{w}",
-                    f"mobilebert/encoder/layer_._{i}/bottleneck/attention/LayerNorm/{k}:0", reason)
-    if kind == "pt":
-        out[f"{pt}embeddings.position_ids"] = "position_ids is a buffer (arange), not a weight; older files saved it"
-    return out
+    return {f"{pt}embeddings.position_ids": "position_ids is a buffer (arange), not a weight; older files saved it"}
 
 
 # Head tensors that identify an architecture, by naming scheme.

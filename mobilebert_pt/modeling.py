@@ -68,11 +68,11 @@ class MobileBertEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        if config.trigram_input or config.embedding_size != config.hidden_size:
-            width = config.embedding_size * (3 if config.trigram_input else 1)
-            self.embedding_transformation = nn.Linear(width, config.hidden_size)
-        else:
-            self.embedding_transformation = None  # E == H and no trigram: words go in as they are
+        # Built always, as the hub's checkpoints hold it; used only when trigram_input or E != H
+        # (with E == H and no trigram the words go in as they are).
+        self.transforms_input = config.trigram_input or config.embedding_size != config.hidden_size
+        width = config.embedding_size * (3 if config.trigram_input else 1)
+        self.embedding_transformation = nn.Linear(width, config.hidden_size)
         self.LayerNorm = make_norm(config, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -87,7 +87,7 @@ class MobileBertEmbeddings(nn.Module):
             following = F.pad(x[:, 1:], (0, 0, 0, 1))
             preceding = F.pad(x[:, :-1], (0, 0, 1, 0))
             x = torch.cat([following, x, preceding], dim=2)
-        if self.embedding_transformation is not None:
+        if self.transforms_input:
             x = self.embedding_transformation(x)  # (B, T, H)
         if position_ids is None:
             position_ids = torch.arange(seq, device=x.device).unsqueeze(0)  # (1, T): padding is on the right
@@ -228,7 +228,9 @@ class Bottleneck(nn.Module):
         self.use_bottleneck_attention = config.use_bottleneck_attention
         self.key_query_shared_bottleneck = config.key_query_shared_bottleneck
         self.input = BottleneckLayer(config)
-        if config.key_query_shared_bottleneck and not config.use_bottleneck_attention:
+        if config.key_query_shared_bottleneck:
+            # Unused when use_bottleneck_attention (query/key then read self.input), but the hub's
+            # checkpoints hold it whenever key_query_shared_bottleneck: built for compatibility.
             self.attention = BottleneckLayer(config)
 
     def forward(self, h) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -93,10 +93,10 @@ class TFMobileBertEmbeddings(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.trigram_input = config.trigram_input
-        if config.trigram_input or config.embedding_size != config.hidden_size:
-            self.embedding_transformation = dense(config, config.hidden_size, "embedding_transformation")
-        else:
-            self.embedding_transformation = None  # E == H and no trigram: words go in as they are
+        # Built always, as the hub's checkpoints hold it; used only when trigram_input or E != H
+        # (with E == H and no trigram the words go in as they are).
+        self.transforms_input = config.trigram_input or config.embedding_size != config.hidden_size
+        self.embedding_transformation = dense(config, config.hidden_size, "embedding_transformation")
         self.LayerNorm = make_norm(config, config.hidden_size)
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, name="dropout")
 
@@ -114,9 +114,8 @@ class TFMobileBertEmbeddings(keras.layers.Layer):
             self.position_embeddings = self.add_weight(
                 name="embeddings", shape=[c.max_position_embeddings, c.hidden_size], initializer=initializer(c)
             )
-        if self.embedding_transformation is not None:
-            width = c.embedding_size * (3 if c.trigram_input else 1)
-            build_in_scope(self.embedding_transformation, [None, None, width])
+        width = c.embedding_size * (3 if c.trigram_input else 1)
+        build_in_scope(self.embedding_transformation, [None, None, width])
         build_in_scope(self.LayerNorm, [None, None, c.hidden_size])
         super().build(input_shape)
 
@@ -135,7 +134,7 @@ class TFMobileBertEmbeddings(keras.layers.Layer):
             following = tf.pad(x[:, 1:], [[0, 0], [0, 1], [0, 0]])
             preceding = tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0]])
             x = tf.concat([following, x, preceding], axis=2)
-        if self.embedding_transformation is not None:
+        if self.transforms_input:
             x = self.embedding_transformation(x)  # (B, T, H)
         shape = tf.shape(x)
         if position_ids is None:
@@ -322,7 +321,9 @@ class TFBottleneck(keras.layers.Layer):
         self.key_query_shared_bottleneck = config.key_query_shared_bottleneck
         self.input_layer = TFBottleneckLayer(config, name="input")  # PT: bottleneck.input
         self.attention = None
-        if config.key_query_shared_bottleneck and not config.use_bottleneck_attention:
+        if config.key_query_shared_bottleneck:
+            # Unused when use_bottleneck_attention (query/key then read input_layer), but the hub's
+            # checkpoints hold it whenever key_query_shared_bottleneck: built for compatibility.
             self.attention = TFBottleneckLayer(config, name="attention")
 
     def build(self, input_shape=None):

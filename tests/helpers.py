@@ -30,15 +30,25 @@ TINY = dict(
 )
 
 # name -> overrides of TINY. Together: bottleneck on/off, shared / separate query-key bottleneck,
-# bottleneck attention on/off, no_norm / layer_norm, trigram on/off, 1..4 FFNs, relu / gelu,
-# classifier_activation on/off.
+# bottleneck attention on/off (with and without the shared bottleneck, whose weights it then leaves
+# unused), no_norm / layer_norm, trigram on/off, embedding_size == hidden_size (the embedding
+# transformation unused), 1..4 FFNs, relu / gelu, classifier_activation on/off.
 VARIANTS = {
     "default": {},  # bottleneck, shared q/k bottleneck, no_norm, trigram, 2 FFNs, relu, pooler tanh
-    "layer_norm_gelu": dict(normalization_type="layer_norm", hidden_act="gelu", num_feedforward_networks=1),
+    "layer_norm_gelu": dict(normalization_type="layer_norm", hidden_act="gelu", num_feedforward_networks=1,
+                            use_bottleneck_attention=True),  # + the shared bottleneck, unused
     "bottleneck_attention": dict(use_bottleneck_attention=True, key_query_shared_bottleneck=False, num_feedforward_networks=3),
     "separate_qk_no_bottleneck": dict(use_bottleneck=False, key_query_shared_bottleneck=False, trigram_input=False, num_feedforward_networks=4),
-    "no_trigram_no_pooler_act": dict(trigram_input=False, classifier_activation=False, num_feedforward_networks=4),
+    "no_trigram_no_pooler_act": dict(trigram_input=False, classifier_activation=False, num_feedforward_networks=4,
+                                     embedding_size=32),  # E == H: the embedding transformation unused
 }
+
+
+def unused_parameters(config: MobileBertConfig, architecture: str) -> set:
+    """PyTorch names of the weights the checkpoint layout holds but forward never reads (no gradient)."""
+    from conversion.weight_map import entries
+
+    return {e.pt_name for e in entries(config, architecture) if e.unused}
 
 
 def tiny_config(variant: str = "default", **overrides) -> MobileBertConfig:

@@ -61,11 +61,18 @@ def test_optional_modules_follow_the_config():
     assert "encoder.layer.1.ffn.0.output.LayerNorm.weight" in default and not any(".ffn.1." in n for n in default)
     no_bn = names(tiny_config("separate_qk_no_bottleneck"))
     assert not any("bottleneck" in n for n in no_bn) and "encoder.layer.0.ffn.2.output.dense.bias" in no_bn
+    # Separate q/k bottlenecks: no bottleneck.attention at all.
     assert not any("bottleneck.attention" in n for n in names(tiny_config("bottleneck_attention")))
     assert "pooler.dense.weight" not in names(tiny_config("no_trigram_no_pooler_act"))
+    # Built as the hub's checkpoints hold them, but never read by forward: marked unused.
+    unused = lambda c: {e.pt_name for e in entries(c, "MobileBertModel") if e.unused}  # noqa: E731
     c = tiny_config(embedding_size=32, trigram_input=False)
-    assert "embeddings.embedding_transformation.weight" not in names(c)
-    assert "embeddings.embedding_transformation.weight" in unused_by_design(c, "MobileBertModel", "pt")
+    assert unused(c) == {"embeddings.embedding_transformation.weight", "embeddings.embedding_transformation.bias"}
+    c = tiny_config(use_bottleneck_attention=True, key_query_shared_bottleneck=True)
+    assert unused(c) == {f"encoder.layer.{i}.bottleneck.attention.{w}" for i in range(2)
+                         for w in ("dense.weight", "dense.bias", "LayerNorm.weight", "LayerNorm.bias")}
+    assert not unused(tiny_config())
+    assert set(unused_by_design(c, "MobileBertModel", "pt")) == {"embeddings.position_ids"}
     ln = {e.tf_name for e in entries(tiny_config("layer_norm_gelu"), "MobileBertModel")}
     assert "mobilebert/embeddings/LayerNorm/gamma:0" in ln and "mobilebert/embeddings/LayerNorm/weight:0" not in ln
 
