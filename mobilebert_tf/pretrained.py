@@ -28,11 +28,11 @@ import tf_keras as keras
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.hub import resolve_file
 from mobilebert_common.loading import LoadReport, apply_policy, compare
+from mobilebert_tf.checkpoints import (  # noqa: F401  (the names are part of this module's API)
+    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, _conversion, _read_h5, _read_pt_weights,
+    _resolve_tf_weights,
+)
 
-TF_WEIGHTS_NAME = "tf_model.h5"
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_INDEX_NAME = "model.safetensors.index.json"
-BIN_WEIGHTS_NAME = "pytorch_model.bin"
 
 BACKBONE_PREFIX = "mobilebert/"
 # The pooler belongs to the heads that use it: a masked-LM checkpoint has none, and loading it
@@ -356,79 +356,6 @@ class TFMobileBertPreTrainedModel(keras.Model):
         return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
 
 
-def _conversion(name: str):
-    """conversion.<name>, imported when files are read or written (numpy-only; no torch needed)."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"conversion.{name}")
-    except ImportError as err:
-        raise ImportError(f"reading and writing MobileBERT weight files needs the suite's `conversion` package: {err}") from None
-
-
 def _keras_model_name(architecture: str) -> str:
     # "MobileBertForMaskedLM" -> "tf_mobile_bert_for_masked_lm", the model-name component of the hub's h5 names.
     return _conversion("weight_map").tf_model_name(architecture)
-
-
-def _resolve_tf_weights(source: str, hub: dict) -> str:
-    path = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub)
-    if path is not None:
-        return path
-    has_pt = any(resolve_file(source, name, required=False, **hub) for name in (SAFE_WEIGHTS_NAME, SAFE_INDEX_NAME, BIN_WEIGHTS_NAME))
-    hint = " It has PyTorch weights: pass from_pt=True to convert them." if has_pt else ""
-    raise FileNotFoundError(f"no {TF_WEIGHTS_NAME} in {source}.{hint}")
-
-
-def _read_h5(path: str) -> Dict[str, np.ndarray]:
-    read_tf_h5 = _conversion("formats").read_tf_h5
-    try:
-        return read_tf_h5(path)
-    except FileNotFoundError:
-        raise
-    except (OSError, KeyError, TypeError) as err:  # h5py reports a corrupt or truncated file as OSError
-        raise ValueError(f"{path} is not a valid Keras HDF5 weights file (truncated or corrupt?): {err}") from None
-
-
-def _read_pt_weights(source: str, hub: dict, file_config: MobileBertConfig, own_architecture: str, is_file: bool):
-    """(path, {hub h5 name: array}) from PyTorch weights: safetensors, sharded safetensors or pytorch_model.bin."""
-    formats = _conversion("formats")
-    pt_to_tf = _conversion("convert").pt_to_tf
-    resolve_architecture = _conversion("weight_map").resolve_architecture
-
-    if is_file:
-        path = source
-        readers = {".safetensors": formats.read_safetensors, ".index.json": formats.read_sharded_safetensors,
-                   ".bin": formats.read_pytorch_bin}
-        reader = next((r for ext, r in readers.items() if path.endswith(ext)), None)
-        if reader is None:
-            raise ValueError(f"{path}: unknown PyTorch weights format; expected .safetensors, .safetensors.index.json or .bin")
-    else:
-        for name, reader in ((SAFE_WEIGHTS_NAME, formats.read_safetensors), (SAFE_INDEX_NAME, formats.read_sharded_safetensors),
-                             (BIN_WEIGHTS_NAME, formats.read_pytorch_bin)):
-            path = resolve_file(source, name, required=False, **hub)
-            if path is not None:
-                if name == SAFE_INDEX_NAME and not os.path.isdir(source):
-                    raise ValueError(f"sharded safetensors of hub repo {source!r}: download the repo and pass its directory")
-                break
-        else:
-            has_tf = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub) is not None
-            hint = f" It has {TF_WEIGHTS_NAME}: load it without from_pt." if has_tf else ""
-            raise FileNotFoundError(
-                f"no PyTorch weights in {source}: looked for {SAFE_WEIGHTS_NAME}, {SAFE_INDEX_NAME} and {BIN_WEIGHTS_NAME}.{hint}"
-            )
-    try:
-        pt_weights = reader(path)
-    except FileNotFoundError:
-        raise
-    except (OSError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a valid PyTorch weights file (truncated or corrupt?): {err}") from None
-    try:
-        architecture = resolve_architecture(pt_weights, "pt", file_config)
-    except ValueError:
-        # Only the shared "classifier" head is ambiguous by names; our own class names it.
-        architecture = own_architecture
-    try:
-        return path, pt_to_tf(pt_weights, file_config, architecture=architecture)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
