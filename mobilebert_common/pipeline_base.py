@@ -1,37 +1,83 @@
 """The framework-free half of every pipeline: inputs in, batches out, results back.
 
 ``PipelineBase`` takes the user's inputs (one, a list, or a generator), lets the task turn each
-into one or more ``Feature`` rows, pads rows into batches on the right, hands each batch as numpy
-arrays to ``_forward`` (written once per framework in mobilebert_pt/mobilebert_tf pipelines.py),
-refuses non-finite outputs, and lets the task turn the numpy outputs into results.
+into one or more ``Feature`` rows, pads rows into batches on the right, checks the ids against the
+model's tables, runs the task's head (``_forward``: the branch on the head is written once, here;
+each framework supplies the few calls it is made of), refuses non-finite outputs, and lets the task
+turn the numpy outputs into results.
 """
 
 from __future__ import annotations
 
+import contextlib
 from itertools import islice
 from typing import Any, Dict, List
 
 import numpy as np
 
+from mobilebert_common import checks
 from mobilebert_common.checks import FLOAT16_OVERFLOW
 from mobilebert_common.pipeline_encode import Feature
+from mobilebert_common.pipeline_inputs import positive_int
 from mobilebert_common.pipeline_tasks import get_task
 
 
 def non_finite_error(dtype_name: str, where: str = "the model's outputs") -> ValueError:
-    if dtype_name == "float16":
+    if dtype_name.startswith("float16"):
         return ValueError(f"{FLOAT16_OVERFLOW} (inf/NaN found in {where})")
     return ValueError(f"{where} hold inf/NaN (dtype {dtype_name}); the weights or inputs are broken")
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def check_batch_ids(batch: Dict[str, np.ndarray], config, tokenizer) -> None:
+    """The padded ids must index the model's tables: the pipelines look the word embeddings up
+    themselves (to zero the padding), so the model's own id check never sees input_ids. A tokenizer
+    whose vocabulary is larger than the model's would otherwise index past the table (IndexError on
+    the CPU, a device-side assert or garbage on a GPU)."""
+    ids = batch["input_ids"]
+    try:
+        checks.check_id_range("input_ids", int(ids.min()), int(ids.max()), config.vocab_size, "vocab_size")
+    except ValueError as err:
+        size = len(tokenizer) if hasattr(tokenizer, "__len__") else "?"
+        raise ValueError(
+            f"{err}. The tokenizer ({size} ids) does not match this model (config.vocab_size={config.vocab_size}): "
+            "pass the tokenizer saved with the model"
+        ) from None
+    types = batch["token_type_ids"]
+    try:
+        checks.check_id_range("token_type_ids", int(types.min()), int(types.max()), config.type_vocab_size, "type_vocab_size")
+    except ValueError as err:
+        raise ValueError(f"{err}. This model has {config.type_vocab_size} segment type(s): it cannot read text pairs") from None
+
+
+def describe_device(device, cli: bool = False):
+    """How an error names the device argument the user wrote: ("device=0", "device='cpu' (or -1)")
+    in Python, ("--device 0", "--device cpu") on the command line."""
+    if cli:
+        return f"--device {device}", "--device cpu"
+    return f"device={device!r}", "device='cpu' (or -1)"
+
+
+# What the model call returns for each head: (key of the numpy result, attribute names on the
+# model's output, the first one present wins; MobileBertForPreTraining names its NSP logits
+# seq_relationship_logits).
+OUTPUT_FIELDS = {
+    "sequence_classification": (("logits", ("logits",)),),
+    "token_classification": (("logits", ("logits",)),),
+    "next_sentence": (("logits", ("seq_relationship_logits", "logits")),),
+    "question_answering": (("start_logits", ("start_logits",)), ("end_logits", ("end_logits",))),
+}
+
+
+def _field(result, names):
+    for name in names:
+        value = getattr(result, name, None)
+        if value is not None:
+            return value
+    raise ValueError(f"the model's output has none of {', '.join(names)}")
 
 
 class PipelineBase:
-    """Subclasses set ``framework`` and implement ``_forward(batch) -> dict of numpy arrays``.
+    """Subclasses set ``framework`` and provide the framework calls ``_forward`` is made of.
 
     ``batch`` holds int64 arrays input_ids, attention_mask, token_type_ids, each (B, T), and for
     fill-mask ``mask_positions`` (N, 2) of (row, column). ``_forward`` returns, per task head:
@@ -50,7 +96,7 @@ class PipelineBase:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = positive_int("batch_size", batch_size)
         self.progress = bool(progress)
         self.params = self.task.sanitize(self, params, with_defaults=True)
 
@@ -64,11 +110,45 @@ class PipelineBase:
     def dtype_name(self) -> str:
         return "float32"
 
-    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    def _running(self):
+        """Context for one forward pass (no gradients, the device, eval mode...)."""
+        return contextlib.nullcontext()
+
+    def _model_inputs(self, batch: Dict[str, np.ndarray]) -> dict:
+        """Framework tensors for the model call (inputs_embeds, attention_mask, token_type_ids)."""
+        raise NotImplementedError
+
+    def _masked_logits(self, inputs: dict, positions: np.ndarray):
+        """(N, V) vocabulary logits at positions (N, 2), the head applied at those rows only."""
+        raise NotImplementedError
+
+    def _hidden_states(self, inputs: dict):
+        """(B, T, H): the backbone's last hidden state."""
+        raise NotImplementedError
+
+    def _call_model(self, inputs: dict):
+        """The whole model's output object."""
+        raise NotImplementedError
+
+    def _numpy(self, value) -> np.ndarray:
+        """A framework tensor -> float32 numpy on the host."""
         raise NotImplementedError
 
     def _to_tensor(self, array: np.ndarray):
         raise NotImplementedError
+
+    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        head = self.task.head
+        with self._running():
+            inputs = self._model_inputs(batch)
+            if head == "masked_lm":
+                out = {"masked_logits": self._masked_logits(inputs, batch["mask_positions"])}
+            elif head == "features":
+                out = {"last_hidden_state": self._hidden_states(inputs)}
+            else:
+                result = self._call_model(inputs)
+                out = {key: _field(result, names) for key, names in OUTPUT_FIELDS[head]}
+            return {name: self._numpy(value) for name, value in out.items()}
 
     # -- shared ----------------------------------------------------------------------------------
     @property
@@ -81,7 +161,7 @@ class PipelineBase:
         return limit
 
     def __call__(self, inputs=None, *args, **kwargs):
-        batch_size = _positive_int("batch_size", kwargs.pop("batch_size", self.batch_size))
+        batch_size = positive_int("batch_size", kwargs.pop("batch_size", self.batch_size))
         progress = bool(kwargs.pop("progress", self.progress))
         input_kwargs = {k: kwargs.pop(k) for k in self.task.input_kwargs if k in kwargs}
         params = {**self.params, **self.task.sanitize(self, kwargs, with_defaults=False)}
@@ -144,8 +224,9 @@ class PipelineBase:
             positions = np.argwhere(batch["input_ids"] == self.tokenizer.mask_token_id)  # (N, 2) row-major
             batch["mask_positions"] = positions.astype(np.int64)
             counts = np.bincount(positions[:, 0], minlength=len(rows))
+        check_batch_ids(batch, self.config, self.tokenizer)
         outputs = self._forward(batch)
-        for name, value in outputs.items():
+        for name, value in outputs.items():  # the one inf/NaN check, for both frameworks
             if not np.all(np.isfinite(value)):
                 raise non_finite_error(self.dtype_name, f"the model's {name}")
         per_row = []

@@ -16,14 +16,22 @@ import numpy as np
 
 from mobilebert_common.pipeline_encode import build_feature, encode_text, truncate
 from mobilebert_common.pipeline_inputs import Task, softmax
+from mobilebert_common.tokenization_base import clean_up_tokenization
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
 
 def tokens_to_string(tokenizer, tokens) -> str:
+    """Word pieces -> text, "##" glued, then the spaces before punctuation removed when the tokenizer
+    cleans up (its default): "new york , hello" -> "new york, hello", as transformers' fast
+    tokenizers (the WordPiece decoder) give it."""
     if hasattr(tokenizer, "convert_tokens_to_string"):
-        return tokenizer.convert_tokens_to_string(tokens)
-    return " ".join(tokens).replace(" ##", "").strip()
+        text = tokenizer.convert_tokens_to_string(tokens)
+    else:
+        text = " ".join(tokens).replace(" ##", "").strip()
+    if getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        text = clean_up_tokenization(text)
+    return text
 
 
 def split_tag(label: str):

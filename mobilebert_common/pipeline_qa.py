@@ -4,7 +4,8 @@ Each input becomes one or more rows ``[CLS] question [SEP] context window [SEP]`
 than max_seq_len is cut into windows that overlap by doc_stride tokens. Per window, start and end
 logits are turned into probabilities over the context tokens (plus [CLS], whose start*end product
 is the "no answer" score), a span (i, j) scores p_start[i] * p_end[j] with i <= j < i + max_answer_len,
-and the best spans over all windows are mapped back to characters of the context.
+and the best spans over all windows are mapped back to characters of the context (equal answer
+texts merged: see QuestionAnswering.postprocess).
 """
 
 from __future__ import annotations
@@ -133,8 +134,21 @@ class QuestionAnswering(Task):
         return [build_feature(tok, question, context.slice(s, s + room), meta={"context": context}) for s in starts]
 
     def postprocess(self, pipe, item, rows, outputs, params):
+        """The top_k answers over all windows.
+
+        Several token spans can give the same answer text: two pieces of one word widened to the
+        word (align_to_words), or the same words at two places. Transformers' QuestionAnsweringPipeline
+        (4.57) SUMS the scores of equal texts (compared case-insensitively; the first, best-scoring
+        position is reported) among each window's top (2 * top_k + 10) spans, and it sums across
+        windows too. We follow it within a window, so that a context that fits one window (the
+        common case) gets transformers' scores; across windows we keep the best window's score
+        instead of the sum: overlapping windows see the same tokens twice, and their sum counts one
+        reading twice (it can exceed 1).
+        """
         text = item["context"]
-        best = {}  # (start_char, end_char) -> score, the best over windows
+        top_k = params["top_k"]
+        pool = top_k * 2 + 10 if params["align_to_words"] else top_k  # spans per window, as transformers
+        best = {}  # lower-cased answer text -> the answer of the window that scores it highest
         null_score = 1.0e6
         for row, out in zip(rows, outputs):
             n = len(row)
@@ -148,22 +162,23 @@ class QuestionAnswering(Task):
                 np.triu(np.outer(allowed, allowed)) & ~np.triu(np.ones((n, n), dtype=bool), params["max_answer_len"])
             )
             scores = start[i] * end[j]
-            order = np.argsort(-scores, kind="stable")
-            found = 0
-            for k in order:
-                span = self.char_span(row, int(i[k]), int(j[k]), params["align_to_words"])
-                if span not in best or best[span] < scores[k]:
-                    if span not in best:
-                        found += 1
-                    best[span] = float(scores[k])
-                if found >= params["top_k"]:
-                    break
-        answers = [{"score": s, "start": a, "end": b, "answer": text[a:b]} for (a, b), s in best.items()]
+            window = {}
+            for k in np.argsort(-scores, kind="stable")[:pool]:
+                a, b = self.char_span(row, int(i[k]), int(j[k]), params["align_to_words"])
+                key = text[a:b].lower()
+                if key in window:
+                    window[key]["score"] += float(scores[k])
+                else:
+                    window[key] = {"score": float(scores[k]), "start": a, "end": b, "answer": text[a:b]}
+            for key, answer in window.items():
+                if key not in best or best[key]["score"] < answer["score"]:
+                    best[key] = answer
+        answers = list(best.values())
         if params["handle_impossible_answer"]:
             answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
         answers.sort(key=lambda x: -x["score"])
-        answers = answers[: params["top_k"]]
-        return answers[0] if params["top_k"] == 1 else answers
+        answers = answers[:top_k]
+        return answers[0] if top_k == 1 else answers
 
     @staticmethod
     def char_span(row, i: int, j: int, align_to_words: bool):

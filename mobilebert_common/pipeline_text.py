@@ -86,6 +86,10 @@ class FillMask(Task):
         positions = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
         probs = softmax(outputs[0]["masked_logits"])  # (masks, V): softmax over the whole vocabulary
         targets = params["targets"]
+        # "sequence" drops the special tokens but keeps the OTHER [MASK]s of the input: with several
+        # masks, each result shows its own word filled in and the rest still masked, as transformers
+        # does (which, with several masks, also keeps [CLS]/[SEP]; we leave them out in every case).
+        hidden = set(getattr(tok, "all_special_ids", ())) - {tok.mask_token_id}
         per_mask = []
         for m, pos in enumerate(positions):
             candidates = np.arange(probs.shape[-1]) if targets is None else targets
@@ -101,7 +105,7 @@ class FillMask(Task):
                         "score": float(scores[j]),
                         "token": token,
                         "token_str": tok.decode([token]),
-                        "sequence": tok.decode(filled, skip_special_tokens=True),
+                        "sequence": tok.decode([t for t in filled if t not in hidden]),
                     }
                 )
             per_mask.append(results)

@@ -1,8 +1,9 @@
 """pipeline(): the PyTorch half of the task pipelines.
 
-All pre- and post-processing (tokens, truncation, windows, batching, scores, words, spans) lives in
-mobilebert_common/pipeline_*.py and is shared with the Keras pipelines; this file only loads the
-model, moves numpy batches onto its device, runs the forward pass and brings numpy back.
+All pre- and post-processing (tokens, truncation, windows, batching, id checks, scores, words,
+spans) and the branch on the task's head live in mobilebert_common/pipeline_*.py and are shared
+with the Keras pipelines; this file only loads the model, moves numpy batches onto its device,
+makes the few framework calls a forward pass is made of and brings numpy back.
 
     pipe = pipeline("fill-mask", model="google/mobilebert-uncased", torch_dtype=torch.bfloat16, device=0)
     pipe("The capital of France is [MASK].")
@@ -10,29 +11,50 @@ model, moves numpy batches onto its device, runs the forward pass and brings num
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Dict
 
 import numpy as np
 import torch
 
-from mobilebert_common.pipeline_base import PipelineBase, check_head, load_tokenizer, non_finite_error
+from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
-from mobilebert_pt.pretrained import resolve_device, resolve_dtype
+from mobilebert_pt.pipeline_float16 import MIXED, Float16Matmuls, is_mixed
+from mobilebert_pt.pretrained import resolve_dtype
 
 
-def resolve_pipeline_device(device) -> torch.device:
-    """None / -1 / "cpu" -> CPU; N -> cuda:N; "cuda", "cuda:N" or a torch.device as given."""
+def resolve_pipeline_device(device, cli: bool = False) -> torch.device:
+    """None / -1 / "cpu" -> CPU; N -> cuda:N; "cuda", "cuda:N" or a torch.device as given.
+
+    Checked here rather than by from_pretrained so that an error names the argument the user
+    wrote (device=... or, from the CLI, --device ...), not from_pretrained's device_map.
+    """
+    said, cpu = describe_device(device, cli)
     if device is None or (isinstance(device, int) and not isinstance(device, bool) and device == -1):
         return torch.device("cpu")
     if isinstance(device, bool) or (isinstance(device, int) and device < -1):
-        raise ValueError(f"device={device!r}: pass -1 or 'cpu' for the CPU, N or 'cuda:N' for a GPU")
-    if isinstance(device, torch.device):
-        device = str(device)
-    return resolve_device(device)
+        raise ValueError(f"{said}: pass -1 or 'cpu' for the CPU, N or 'cuda:N' for a GPU")
+    try:
+        dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{said} is not a device; pass None, -1 or 'cpu' for the CPU, N, 'cuda' or 'cuda:N' for a GPU") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise ValueError(f"{said}: only the CPU and CUDA GPUs are supported")
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"{said} asks for a CUDA GPU, but torch.cuda.is_available() is False (torch {torch.__version__}). "
+            f"Use {cpu}, or install a CUDA build of torch."
+        )
+    index = 0 if dev.index is None else dev.index
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"{said} asks for GPU {index}, but there are only {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
 
 
-def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: torch.Tensor, mixed=None) -> torch.Tensor:
     """Vocabulary logits at the masked positions only: (N, V) for positions (N, 2) of (row, column).
 
     The backbone runs on the whole batch; its hidden states at the [MASK]s, (N, H), go through the
@@ -41,16 +63,19 @@ def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: tor
     """
     hidden = model.mobilebert(**batch, return_dict=True).last_hidden_state  # (B, T, H)
     picked = hidden[positions[:, 0], positions[:, 1]]  # (N, H)
-    return project(model.cls.predictions, picked)  # (N, V)
+    return project(model.cls.predictions, picked, mixed)  # (N, V)
 
 
-def project(head, hidden: torch.Tensor) -> torch.Tensor:
+def project(head, hidden: torch.Tensor, mixed: Float16Matmuls = None) -> torch.Tensor:
     """The masked-LM head on (N, H) rows without building its (H, V) weight: the head's own forward
     concatenates [E^T ; dense] on every call (a 62 MB copy for the released model), which would
-    cost more than the N-row product itself. Two products, summed: the same logits."""
+    cost more than the N-row product itself. Two products, summed: the same logits.
+    With ``mixed`` (dtype="float16-mixed") the two products run through its float16 linear."""
     x = head.transform(hidden)  # (N, H)
     words = head.decoder.weight  # (V, E): the tied word embeddings
     e = words.shape[1]
+    if mixed is not None:
+        return mixed.linear(x[:, :e], words) + mixed.linear(x[:, e:], head.dense.weight, transposed=True) + head.bias
     return x[:, :e] @ words.t() + x[:, e:] @ head.dense.weight + head.bias  # (N, V)
 
 
@@ -59,7 +84,8 @@ def padded_inputs(model, batch: Dict[str, np.ndarray], device) -> Dict[str, torc
 
     The trigram embedding mixes each token with its neighbours, so the last real token would see
     the [PAD] embedding; alone in a batch it sees zeros. Zeroing the padding rows makes a batched
-    row exactly the row run alone, whatever the checkpoint's [PAD] embedding holds.
+    row exactly the row run alone, whatever the checkpoint's [PAD] embedding holds. (The ids were
+    checked against config.vocab_size before: pipeline_base.check_batch_ids.)
     """
     ids = torch.from_numpy(batch["input_ids"]).to(device)
     mask = torch.from_numpy(batch["attention_mask"]).to(device)
@@ -68,48 +94,75 @@ def padded_inputs(model, batch: Dict[str, np.ndarray], device) -> Dict[str, torc
     return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": torch.from_numpy(batch["token_type_ids"]).to(device)}
 
 
+@contextlib.contextmanager
+def eval_mode(model):
+    """eval() for the call, the caller's train/eval state restored after (dropout off while we run)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
+
+
 class PyTorchPipeline(PipelineBase):
     framework = "pt"
 
-    def __init__(self, task, model, tokenizer, *, device: torch.device, **kwargs):
+    def __init__(self, task, model, tokenizer, *, device: torch.device, mixed: bool = False, **kwargs):
         self.device = device
+        self.mixed = Float16Matmuls() if mixed else None
         super().__init__(task, model, tokenizer, model.config, **kwargs)
 
     @property
     def dtype_name(self) -> str:
-        return str(self.model.dtype).replace("torch.", "")
+        return MIXED if self.mixed is not None else str(self.model.dtype).replace("torch.", "")
 
     def _to_tensor(self, array: np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(array))
 
-    @torch.inference_mode()
-    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        head = self.task.head
-        model = self.model
-        inputs = padded_inputs(model, batch, self.device)
-        if head == "masked_lm":
-            positions = torch.from_numpy(batch["mask_positions"]).to(self.device)
-            out = {"masked_logits": gathered_masked_logits(model, inputs, positions)}
-        elif head == "features":
-            backbone = model if not hasattr(model, "mobilebert") else model.mobilebert
-            out = {"last_hidden_state": backbone(**inputs, return_dict=True).last_hidden_state}
-        elif head == "question_answering":
-            result = model(**inputs, return_dict=True)
-            out = {"start_logits": result.start_logits, "end_logits": result.end_logits}
-        elif head == "next_sentence" and type(model).__name__ == "MobileBertForPreTraining":
-            out = {"logits": model(**inputs, return_dict=True).seq_relationship_logits}
-        else:
-            out = {"logits": model(**inputs, return_dict=True).logits}
-        arrays = {}
-        for name, value in out.items():
-            if not bool(torch.isfinite(value).all()):
-                raise non_finite_error(self.dtype_name, f"the model's {name}")
-            arrays[name] = value.float().cpu().numpy()  # float16/bfloat16 -> float32 for the numpy side
-        return arrays
+    @contextlib.contextmanager
+    def _running(self):
+        with torch.inference_mode(), eval_mode(self.model), (self.mixed or contextlib.nullcontext()):
+            yield
+
+    def _model_inputs(self, batch):
+        return padded_inputs(self.model, batch, self.device)
+
+    def _masked_logits(self, inputs, positions):
+        return gathered_masked_logits(self.model, inputs, torch.from_numpy(positions).to(self.device), self.mixed)
+
+    def _hidden_states(self, inputs):
+        backbone = getattr(self.model, "mobilebert", self.model)
+        return backbone(**inputs, return_dict=True).last_hidden_state
+
+    def _call_model(self, inputs):
+        return self.model(**inputs, return_dict=True)
+
+    def _numpy(self, value) -> np.ndarray:
+        return value.float().cpu().numpy()  # float16/bfloat16 -> float32 for the numpy side
+
+
+def check_model_dtype(model, wanted) -> None:
+    """A model object keeps its dtype: torch_dtype may only confirm it (or ask for float16-mixed,
+    which leaves a float32 model's weights as they are)."""
+    if wanted is None or (isinstance(wanted, str) and wanted == "auto"):
+        return
+    if is_mixed(wanted):
+        if model.dtype != torch.float32:
+            raise ValueError(f"torch_dtype={MIXED!r} needs a float32 model (its float16 products read float32 weights); this one is {model.dtype}")
+        return
+    target = resolve_dtype(wanted, model.config, None)
+    if target != model.dtype:
+        raise ValueError(
+            f"torch_dtype={wanted!r} but the model object is {model.dtype}: the pipeline does not change the dtype of a "
+            f"model you pass (that would change your object too). Convert it yourself (model.to({target})), "
+            "or pass a directory / repo id with torch_dtype"
+        )
 
 
 def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=None, batch_size: int = 1,
-             progress: bool = False, model_kwargs: dict = None, **kwargs) -> PyTorchPipeline:
+             progress: bool = False, model_kwargs: dict = None, dtype=None, **kwargs) -> PyTorchPipeline:
     """A pipeline for ``task`` on a PyTorch MobileBERT.
 
     task:        fill-mask, text-classification (sentiment-analysis), token-classification (ner),
@@ -117,17 +170,30 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
     model:       a directory, a hub repo id, or a model object of the task's class
     tokenizer:   None (the model's directory / repo id), a directory / repo id, or a tokenizer object
     device:      None or -1 or "cpu"; N or "cuda:N" for a GPU
-    torch_dtype: None (float32), "auto", torch.float32 / bfloat16 / float16 (see FLOAT16 below)
+    torch_dtype: None (float32), "auto", torch.float32 / bfloat16 / float16 (see FLOAT16 below), or
+                 "float16-mixed" (see below); dtype= is a synonym (as in mobilebert_tf.pipeline)
     batch_size:  inputs per forward pass (padded on the right)
     progress:    show a tqdm bar while iterating
     kwargs:      the task's parameters (top_k, targets, aggregation_strategy, doc_stride, ...)
 
+    A MODEL OBJECT is used as it is: it is moved to ``device`` in place when a device is given (as
+    transformers does; without one it stays where it is), but its dtype is never changed:
+    torch_dtype must then be None, "auto", its own dtype or "float16-mixed", else ValueError. The
+    pipeline runs it in eval mode and restores its train/eval state after each call.
+
     FLOAT16: released MobileBERT activations reach 1e7-1e8, beyond float16's 65504; an overflowing
     run raises ValueError naming bfloat16 / float32 rather than returning NaN scores.
+    "float16-mixed" keeps float32 weights and runs the linear layers' products in float16, with
+    the channels too large for float16 in float32 (mobilebert_pt/pipeline_float16.py): it does not
+    overflow where float16 does, and gives float32's scores to float16 precision.
     """
     name = normalize_task(task)
     if model is None:
         raise ValueError(f"pipeline({name!r}) needs model=: a directory, a hub repo id or a model object")
+    if dtype is not None and torch_dtype is not None:
+        raise ValueError("pass dtype or torch_dtype, not both")
+    wanted = torch_dtype if torch_dtype is not None else dtype
+    mixed = is_mixed(wanted)
     dev = resolve_pipeline_device(device)
     source = None
     if isinstance(model, (str, os.PathLike)):
@@ -135,19 +201,18 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
 
         source = os.fspath(model)
         cls = getattr(mobilebert_pt, HEAD_CLASSES[name])
-        model = cls.from_pretrained(source, torch_dtype=torch_dtype, device_map=str(dev), **(model_kwargs or {}))
+        load_dtype = torch.float32 if mixed else wanted
+        model = cls.from_pretrained(source, torch_dtype=load_dtype, device_map=str(dev), **(model_kwargs or {}))
     elif isinstance(model, torch.nn.Module):
         check_head(name, model)
-        if device is None:
-            dev = model.device  # a model object stays where the caller put it
         if model_kwargs:
             raise ValueError("model_kwargs applies only when model is a directory or repo id")
-        if torch_dtype is not None:
-            model = model.to(dtype=resolve_dtype(torch_dtype, model.config, None))
-        if device is not None or model.device != dev:
-            model = model.to(dev)
-        model.eval()
+        check_model_dtype(model, wanted)
+        if device is None:
+            dev = model.device  # a model object stays where the caller put it
+        elif model.device != dev:
+            model.to(dev)  # in place, as transformers' pipeline does with a device
     else:
         raise ValueError(f"model must be a directory, a hub repo id or a MobileBERT model object, got {type(model).__name__}")
     tokenizer = load_tokenizer(tokenizer, source)
-    return PyTorchPipeline(name, model, tokenizer, device=dev, batch_size=batch_size, progress=progress, **kwargs)
+    return PyTorchPipeline(name, model, tokenizer, device=dev, mixed=mixed, batch_size=batch_size, progress=progress, **kwargs)

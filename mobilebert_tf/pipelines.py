@@ -1,8 +1,8 @@
 """pipeline(): the Keras half of the task pipelines.
 
-All pre- and post-processing lives in mobilebert_common/pipeline_*.py, shared with the PyTorch
-pipelines; this file only loads the Keras model, runs it on numpy batches (on the chosen device)
-and brings numpy back.
+All pre- and post-processing and the branch on the task's head live in mobilebert_common/pipeline_*.py,
+shared with the PyTorch pipelines; this file only loads the Keras model, makes the few framework
+calls a forward pass is made of (on the chosen device) and brings numpy back.
 
     pipe = pipeline("fill-mask", model="google/mobilebert-uncased")
     pipe("The capital of France is [MASK].")
@@ -10,6 +10,7 @@ and brings numpy back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Dict
 
@@ -17,15 +18,17 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from mobilebert_common.pipeline_base import PipelineBase, check_head, load_tokenizer, non_finite_error
+from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
 
 # dtype name -> Keras mixed-precision policy (variables stay float32, computation in the named dtype).
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
-def resolve_tf_device(device) -> str:
-    """None / -1 / "cpu" -> "/CPU:0"; N, "gpu:N" or "cuda:N" -> "/GPU:N" (checked to exist)."""
+def resolve_tf_device(device, cli: bool = False) -> str:
+    """None / -1 / "cpu" -> "/CPU:0"; N, "gpu:N" or "cuda:N" -> "/GPU:N" (checked to exist).
+    Errors name the argument the user wrote: device=... (or --device ... from the CLI)."""
+    said, cpu = describe_device(device, cli)
     if device is None or device == -1 or (isinstance(device, str) and device.lower() in ("cpu", "/cpu:0", "cpu:0")):
         return "/CPU:0"
     index = None
@@ -39,10 +42,10 @@ def resolve_tf_device(device) -> str:
             elif name.startswith(prefix + ":") and name[len(prefix) + 1 :].isdigit():
                 index = int(name[len(prefix) + 1 :])
     if index is None:
-        raise ValueError(f"device={device!r}: pass None, -1 or 'cpu' for the CPU, N, 'gpu:N' or 'cuda:N' for a GPU")
+        raise ValueError(f"{said}: pass None, -1 or 'cpu' for the CPU, N, 'gpu:N' or 'cuda:N' for a GPU")
     gpus = tf.config.list_physical_devices("GPU")
     if index >= len(gpus):
-        raise ValueError(f"device={device!r} asks for GPU {index}, but TensorFlow sees {len(gpus)} GPU(s); use device='cpu'")
+        raise ValueError(f"{said} asks for GPU {index}, but TensorFlow sees {len(gpus)} GPU(s). Use {cpu}, or install a GPU build of TensorFlow.")
     return f"/GPU:{index}"
 
 
@@ -52,6 +55,11 @@ def dtype_name(dtype) -> str:
         return "float32"
     name = getattr(dtype, "name", None) or str(dtype)
     name = name.replace("torch.", "").lower()
+    if name == "float16-mixed":
+        raise ValueError(
+            "dtype='float16-mixed' is offered by the PyTorch pipeline only (it reroutes torch's linear layers); "
+            "for Keras use 'bfloat16' (float32's range) or 'float32'"
+        )
     name = {"half": "float16", "fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}.get(name, name)
     if name not in POLICIES:
         raise ValueError(f"dtype={dtype!r} is not supported; allowed: None, 'float32', 'bfloat16', 'float16'")
@@ -106,30 +114,37 @@ class KerasPipeline(PipelineBase):
     def _to_tensor(self, array: np.ndarray):
         return tf.convert_to_tensor(array)
 
-    def _forward(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        head = self.task.head
-        model = self.model
-        with tf.device(self.device):
-            inputs = padded_inputs(model, batch)
-            if head == "masked_lm":
-                out = {"masked_logits": gathered_masked_logits(model, inputs, tf.constant(batch["mask_positions"]))}
-            elif head == "features":
-                result = model.mobilebert(input_ids=None, **inputs, return_dict=True, training=False)
-                out = {"last_hidden_state": result.last_hidden_state}
-            elif head == "question_answering":
-                result = model(**inputs, return_dict=True, training=False)
-                out = {"start_logits": result.start_logits, "end_logits": result.end_logits}
-            elif head == "next_sentence" and type(model).__name__ == "TFMobileBertForPreTraining":
-                out = {"logits": model(**inputs, return_dict=True, training=False).seq_relationship_logits}
-            else:
-                out = {"logits": model(**inputs, return_dict=True, training=False).logits}
-        arrays = {}
-        for name, value in out.items():
-            array = tf.cast(value, tf.float32).numpy()
-            if not np.all(np.isfinite(array)):
-                raise non_finite_error(self.dtype_name, f"the model's {name}")
-            arrays[name] = array
-        return arrays
+    def _running(self):
+        return tf.device(self.device)
+
+    def _model_inputs(self, batch):
+        return padded_inputs(self.model, batch)
+
+    def _masked_logits(self, inputs, positions):
+        return gathered_masked_logits(self.model, inputs, tf.constant(positions))
+
+    def _hidden_states(self, inputs):
+        backbone = getattr(self.model, "mobilebert", self.model)
+        return backbone(input_ids=None, **inputs, return_dict=True, training=False).last_hidden_state
+
+    def _call_model(self, inputs):
+        return self.model(**inputs, return_dict=True, training=False)
+
+    def _numpy(self, value) -> np.ndarray:
+        return tf.cast(value, tf.float32).numpy()
+
+
+def check_model_dtype(model, wanted) -> None:
+    """A model object keeps its dtype (as in the PyTorch pipeline): dtype may only confirm it."""
+    if wanted is None:
+        return
+    name = dtype_name(wanted)
+    if name != model.compute_dtype:
+        raise ValueError(
+            f"dtype={wanted!r} but the model object computes in {model.compute_dtype}: the pipeline does not change the "
+            "dtype of a model you pass. Build it under keras.mixed_precision.set_global_policy(...) yourself, or pass "
+            "a directory / repo id with dtype"
+        )
 
 
 def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=None, batch_size: int = 1,
@@ -141,13 +156,19 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
                a model object of the task's TF class
     device:    None, -1 or "cpu"; N, "gpu:N" or "cuda:N" for a GPU
     dtype:     None / "float32", "bfloat16", "float16" (a Keras mixed-precision policy while loading);
-               torch_dtype= is accepted as a synonym so the two pipelines take the same arguments
+               torch_dtype= is accepted as a synonym so the two pipelines take the same arguments.
+               ("float16-mixed" is PyTorch-only: Keras' mixed_float16 policy computes everything,
+               residual adds included, in float16.)
+
+    A MODEL OBJECT is used as it is (as in mobilebert_pt.pipeline): its dtype is never changed, so
+    dtype must be None or the dtype it computes in, else ValueError.
     """
     name = normalize_task(task)
     if model is None:
         raise ValueError(f"pipeline({name!r}) needs model=: a directory, a hub repo id or a model object")
     if dtype is not None and torch_dtype is not None:
         raise ValueError("pass dtype or torch_dtype, not both")
+    wanted = dtype if dtype is not None else torch_dtype
     dev = resolve_tf_device(device)
     source = None
     if isinstance(model, (str, os.PathLike)):
@@ -158,9 +179,9 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
         model_kwargs = dict(model_kwargs or {})
         if not os.path.isfile(os.path.join(source, "tf_model.h5")) and os.path.isfile(os.path.join(source, "model.safetensors")):
             model_kwargs.setdefault("from_pt", True)  # a PyTorch-only directory: convert on load
-        wanted = dtype_name(dtype if dtype is not None else torch_dtype)
+        policy = POLICIES[dtype_name(wanted)]
         previous = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(POLICIES[wanted])
+        keras.mixed_precision.set_global_policy(policy)
         try:
             with tf.device(dev):
                 model = cls.from_pretrained(source, **model_kwargs)
@@ -168,8 +189,9 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
             keras.mixed_precision.set_global_policy(previous)
     elif isinstance(model, keras.Model):
         check_head(name, model, "TF")
-        if model_kwargs or dtype is not None or torch_dtype is not None:
-            raise ValueError("model_kwargs and dtype apply only when model is a directory or repo id")
+        if model_kwargs:
+            raise ValueError("model_kwargs applies only when model is a directory or repo id")
+        check_model_dtype(model, wanted)
     else:
         raise ValueError(f"model must be a directory, a hub repo id or a Keras MobileBERT model, got {type(model).__name__}")
     tokenizer = load_tokenizer(tokenizer, source)

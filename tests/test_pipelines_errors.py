@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import copy
 
 import numpy as np
 import pytest
@@ -107,11 +107,13 @@ def test_float16_overflow_is_reported_not_nan(tok):
         model.mobilebert.embeddings.word_embeddings.weight.mul_(1e6)
     fp32 = pipeline("fill-mask", model=model, tokenizer=tok)("hello [MASK]")
     assert all(np.isfinite(r["score"]) for r in fp32)
-    half = pipeline("fill-mask", model=model, tokenizer=tok, torch_dtype=torch.float16)
+    # The caller converts its own model (the pipeline never changes a passed model's dtype).
+    half = pipeline("fill-mask", model=copy.deepcopy(model).to(torch.float16), tokenizer=tok, torch_dtype=torch.float16)
     with pytest.raises(ValueError, match="float16.*65504.*bfloat16"):
         half("hello [MASK]")
-    bf16 = pipeline("fill-mask", model=model, tokenizer=tok, torch_dtype="bfloat16")("hello [MASK]")
-    assert all(np.isfinite(r["score"]) for r in bf16)
+    bf16 = pipeline("fill-mask", model=copy.deepcopy(model).to(torch.bfloat16), tokenizer=tok, torch_dtype="bfloat16")
+    assert all(np.isfinite(r["score"]) for r in bf16("hello [MASK]"))
+    assert model.dtype == torch.float32
 
 
 def test_targets_outside_vocabulary(fill):
