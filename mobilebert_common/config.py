@@ -12,7 +12,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 CONFIG_NAME = "config.json"
 MODEL_TYPE = "mobilebert"

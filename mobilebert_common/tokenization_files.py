@@ -1,0 +1,116 @@
+"""The files a tokenizer is read from and written to, in the layout MobileBERT users' tools use:
+vocab.txt (one word piece a line, the line number its id), tokenizer_config.json (settings),
+special_tokens_map.json, and tokenizer.json (the `tokenizers` format; its vocabulary is read when
+vocab.txt is absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+from mobilebert_common.files import atomic_write_text
+from mobilebert_common.hub import resolve_file
+
+SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")  # transformers' order
+DEFAULT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+# The settings tokenizer_config.json carries that the tokenizers' constructors take.
+INIT_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "clean_up_tokenization_spaces")
+# transformers writes int(1e30) as model_max_length for "no limit"; anything past this means that.
+NO_LIMIT = 10**9
+
+
+def load_vocab(path: str) -> Dict[str, int]:
+    """vocab.txt: one token a line, the line number is its id."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"vocabulary file {path} not found (a vocab.txt with one word piece per line)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"vocabulary file {path} is not UTF-8 text ({e})") from None
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    vocab = {}
+    for i, token in enumerate(lines):
+        token = token.rstrip("\r")
+        vocab.setdefault(token, i)  # a duplicate keeps its first id, as BERT's loader does
+    return vocab
+
+
+def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Optional[Dict[str, int]], dict]:
+    """A directory or hub repo id -> (vocab.txt path or None, vocabulary from tokenizer.json or None,
+    constructor settings read from tokenizer_config.json, special_tokens_map.json, tokenizer.json)."""
+    allowed = set(INIT_KEYS) | set(SPECIAL_TOKEN_NAMES)
+    settings = {}
+    config_path = resolve_file(source, "tokenizer_config.json", required=False, **hub)
+    if config_path:
+        # strip_accents is kept even when null: null is a setting (follow do_lower_case)
+        settings.update({k: v for k, v in read_json(config_path).items() if k in allowed and (v is not None or k == "strip_accents")})
+    special_path = resolve_file(source, "special_tokens_map.json", required=False, **hub)
+    if special_path:
+        for name, value in read_json(special_path).items():
+            if name in SPECIAL_TOKEN_NAMES:
+                settings[name] = value
+    for name in SPECIAL_TOKEN_NAMES:  # both files may hold AddedToken dicts {"content": "[MASK]", ...}
+        if isinstance(settings.get(name), dict):
+            settings[name] = settings[name].get("content")
+    vocab_path = resolve_file(source, "vocab.txt", required=False, **hub)
+    vocab = None
+    if vocab_path is None:
+        json_path = resolve_file(source, "tokenizer.json", required=False, **hub)
+        if json_path is None:
+            raise FileNotFoundError(f"{source} holds neither vocab.txt nor tokenizer.json: no vocabulary to build a tokenizer from")
+        vocab, json_settings = read_tokenizer_json(json_path)
+        settings = {**json_settings, **settings}
+    limit = settings.get("model_max_length")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > NO_LIMIT:
+        settings.pop("model_max_length")
+    return vocab_path, vocab, settings
+
+
+def write_pretrained(save_directory: str, vocab: Dict[str, int], config: dict, special_tokens: Dict[str, str]) -> List[str]:
+    """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (each atomically)."""
+    if os.path.isfile(save_directory):
+        raise ValueError(f"save_pretrained needs a directory, but {save_directory} is a file")
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise ValueError("the vocabulary ids are not 0..N-1 without gaps; vocab.txt cannot represent it")
+    os.makedirs(save_directory, exist_ok=True)
+    path = os.path.join(save_directory, "vocab.txt")
+    atomic_write_text(path, "".join(t + "\n" for t, _ in by_id))
+    written = [path]
+    for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special_tokens)):
+        path = os.path.join(save_directory, name)
+        atomic_write_text(path, json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
+
+
+def read_tokenizer_json(path: str):
+    """tokenizer.json (the `tokenizers` format) -> (vocab, settings) of a BERT WordPiece tokenizer."""
+    data = read_json(path)
+    model = data.get("model") or {}
+    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+        raise ValueError(f"{path} does not hold a WordPiece model with a vocabulary (model.type is {model.get('type')!r})")
+    settings = {}
+    norm = data.get("normalizer") or {}
+    if norm.get("type") == "BertNormalizer":
+        settings["do_lower_case"] = norm.get("lowercase", True)
+        settings["strip_accents"] = norm.get("strip_accents")
+        settings["tokenize_chinese_chars"] = norm.get("handle_chinese_chars", True)
+    if model.get("unk_token"):
+        settings["unk_token"] = model["unk_token"]
+    return {str(k): int(v) for k, v in model["vocab"].items()}, settings
+
+
+def read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
