@@ -15,6 +15,9 @@ API (small on purpose):
                                   ValueError unless the labels are integer class ids (float and bool refused)
     check_class_id(name, bad, upper, allow_ignore=True)
                                   ValueError naming the first out-of-range id `bad`; bad=None means all valid
+    check_label_shape(name, labels_shape, expected_shape)
+                                  ValueError unless labels have the expected shape (a trailing 1 allowed:
+                                  (batch, 1) for (batch,)); a reshape(-1) alone would pair the wrong targets
     check_integer_positions(name, is_integer, dtype_name)
                                   ValueError unless question-answering start/end positions are integers
                                   (2.7 is not a token index; truncating it silently would train on the wrong token)
@@ -51,6 +54,12 @@ def check_integer_labels(name: str, is_integer: bool, dtype_name: str) -> None:
 def check_class_id(name: str, bad: Optional[int], upper: Union[int, str], allow_ignore: bool = True) -> None:
     if bad is not None:
         raise ValueError(f"{class_ids_message(name, upper, allow_ignore)}; got {bad}")
+
+
+def check_label_shape(name: str, labels_shape: Sequence[int], expected_shape: Sequence[int]) -> None:
+    expected = tuple(expected_shape)
+    if tuple(labels_shape) not in (expected, expected + (1,)):
+        raise ValueError(f"{name} has shape {tuple(labels_shape)}; expected {expected} to match the logits")
 
 
 def check_integer_positions(name: str, is_integer: bool, dtype_name: str) -> None:

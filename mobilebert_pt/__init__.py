@@ -10,7 +10,7 @@ from mobilebert_pt.heads import (
     MobileBertForSequenceClassification,
     MobileBertForTokenClassification,
 )
-from mobilebert_pt.modeling import MobileBertModel
+from mobilebert_pt.backbone import MobileBertModel
 from mobilebert_pt.pretrained import MobileBertPreTrainedModel
 
 __all__ = [

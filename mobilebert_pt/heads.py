@@ -1,8 +1,9 @@
 """The task heads and the public model classes built on the MobileBertModel backbone.
 
 Each class holds the backbone as ``self.mobilebert`` (so its keys carry the hub's "mobilebert."
-prefix) and a small head. Losses follow ARCH.md; labels outside the allowed range are a ValueError
-before any kernel runs (a CUDA device-side assert cannot be recovered from).
+prefix) and a small head. The losses and their label checks are in losses.py (the loss of each class
+is the one in DESIGN.md); labels outside the allowed range are a ValueError before any kernel runs
+(a CUDA device-side assert cannot be recovered from).
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.outputs import (
     MaskedLMOutput,
@@ -24,10 +23,11 @@ from mobilebert_common.outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from mobilebert_pt.modeling import ACT2FN, MobileBertModel, check_finite
+from mobilebert_pt.backbone import MobileBertModel, check_finite
+from mobilebert_pt.inputs import flatten_choices, tensors
+from mobilebert_pt.losses import cross_entropy, sequence_classification_loss, span_loss
+from mobilebert_pt.modeling import ACT2FN
 from mobilebert_pt.pretrained import MobileBertPreTrainedModel
-
-IGNORE_INDEX = -100  # label value that contributes no loss (padding, unmasked tokens)
 
 
 # ---------------------------------------------------------------------------------------- head modules
@@ -94,19 +94,6 @@ class MobileBertOnlyNSPHead(nn.Module):
 # ---------------------------------------------------------------------------------------- helpers
 
 
-def _check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True) -> None:
-    """Class ids must be in [0, num_classes) (or -100 = ignored); checked on the host before the loss kernel."""
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
-    valid = (labels >= 0) & (labels < num_classes)
-    if allow_ignore:
-        valid |= labels == IGNORE_INDEX
-    if not bool(valid.all()):
-        bad = int(labels[~valid].flatten()[0])
-        allowed = f"[0, {num_classes})" + (f" or {IGNORE_INDEX} (ignored)" if allow_ignore else "")
-        raise ValueError(f"{name} must hold class ids in {allowed}; got {bad}")
-
-
 def _finish(out, return_dict):
     return out if return_dict is None or return_dict else out.to_tuple()
 
@@ -133,11 +120,8 @@ class MobileBertForPreTraining(MobileBertPreTrainedModel):
         check_finite(prediction_logits)
         loss = None
         if labels is not None and next_sentence_label is not None:
-            _check_class_labels("labels", labels, self.config.vocab_size)
-            _check_class_labels("next_sentence_label", next_sentence_label, 2)
-            mlm = F.cross_entropy(prediction_logits.reshape(-1, self.config.vocab_size).float(), labels.reshape(-1))
-            nsp = F.cross_entropy(seq_logits.reshape(-1, 2).float(), next_sentence_label.reshape(-1))
-            loss = mlm + nsp
+            loss = cross_entropy("labels", prediction_logits, labels) + cross_entropy(
+                "next_sentence_label", seq_logits, next_sentence_label)
         result = MobileBertForPreTrainingOutput(loss, prediction_logits, seq_logits, out.hidden_states, out.attentions)
         return _finish(result, return_dict)
 
@@ -160,8 +144,7 @@ class MobileBertForMaskedLM(MobileBertPreTrainedModel):
         check_finite(logits)
         loss = None
         if labels is not None:
-            _check_class_labels("labels", labels, self.config.vocab_size)
-            loss = F.cross_entropy(logits.reshape(-1, self.config.vocab_size).float(), labels.reshape(-1))
+            loss = cross_entropy("labels", logits, labels)
         return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
@@ -183,8 +166,7 @@ class MobileBertForNextSentencePrediction(MobileBertPreTrainedModel):
         check_finite(logits)
         loss = None
         if labels is not None:
-            _check_class_labels("labels", labels, 2)
-            loss = F.cross_entropy(logits.reshape(-1, 2).float(), labels.reshape(-1))
+            loss = cross_entropy("labels", logits, labels)
         return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
@@ -203,22 +185,8 @@ class MobileBertForSequenceClassification(MobileBertPreTrainedModel):
                               output_attentions, output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
         check_finite(logits)
-        loss = None if labels is None else self._loss(logits, labels)
+        loss = None if labels is None else sequence_classification_loss(logits, labels, self.config.problem_type)
         return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-    def _loss(self, logits, labels):
-        n = self.num_labels
-        is_int = not (labels.is_floating_point() or labels.dtype == torch.bool)
-        problem = checks.infer_problem_type(self.config.problem_type, n, is_int)
-        logits = logits.float()
-        if problem == "regression":
-            labels = labels.to(logits.dtype)
-            return F.mse_loss(logits.squeeze(), labels.squeeze()) if n == 1 else F.mse_loss(logits, labels)
-        if problem == "single_label_classification":
-            _check_class_labels("labels", labels, n)
-            return F.cross_entropy(logits.reshape(-1, n), labels.reshape(-1))
-        checks.check_same_shape("labels", labels.shape, logits.shape, of="logits (multi-label: one 0/1 column per label)")
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 
 
 class MobileBertForMultipleChoice(MobileBertPreTrainedModel):
@@ -231,33 +199,16 @@ class MobileBertForMultipleChoice(MobileBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
-        if input_ids is not None:
-            checks.check_rank("input_ids", input_ids.shape, 3, "(batch, num_choices, seq)")
-            shape = tuple(input_ids.shape)
-        else:
-            checks.check_rank("inputs_embeds", inputs_embeds.shape, 4, "(batch, num_choices, seq, embedding_size)")
-            shape = tuple(inputs_embeds.shape[:3])
-        num_choices = shape[1]
-
-        def flat(name, t):  # (B, C, T) -> (B*C, T), after checking it lines up with the input
-            if t is None:
-                return None
-            checks.check_same_shape(name, t.shape, shape, of="the choices input (batch, num_choices, seq)")
-            return t.reshape(-1, shape[2])
-
-        out = self.mobilebert(
-            flat("input_ids", input_ids), flat("attention_mask", attention_mask), flat("token_type_ids", token_type_ids),
-            flat("position_ids", position_ids), head_mask,
-            None if inputs_embeds is None else inputs_embeds.reshape(-1, shape[2], inputs_embeds.shape[-1]),
-            output_attentions, output_hidden_states, return_dict=True,
-        )
+        x = tensors(self.device, self.dtype, input_ids=input_ids, attention_mask=attention_mask,
+                    token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds)
+        num_choices, flat = flatten_choices(**x)  # (B, C, T) -> (B*C, T)
+        out = self.mobilebert(**flat, head_mask=head_mask, output_attentions=output_attentions,
+                              output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, C)
         check_finite(logits)
         loss = None
         if labels is not None:
-            _check_class_labels("labels", labels, num_choices)
-            loss = F.cross_entropy(logits.float(), labels.reshape(-1))
+            loss = cross_entropy("labels", logits, labels)
         return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
@@ -278,8 +229,7 @@ class MobileBertForTokenClassification(MobileBertPreTrainedModel):
         check_finite(logits)
         loss = None
         if labels is not None:
-            _check_class_labels("labels", labels, self.num_labels)
-            loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1))
+            loss = cross_entropy("labels", logits, labels)
         return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
@@ -300,13 +250,6 @@ class MobileBertForQuestionAnswering(MobileBertPreTrainedModel):
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:
-            seq = start_logits.shape[1]
-            # Answers outside the (truncated) window: clamp to T and ignore, as BERT's SQuAD recipe does.
-            start = start_positions.reshape(-1).long().clamp(0, seq)
-            end = end_positions.reshape(-1).long().clamp(0, seq)
-            loss = (
-                F.cross_entropy(start_logits.float(), start, ignore_index=seq)
-                + F.cross_entropy(end_logits.float(), end, ignore_index=seq)
-            ) / 2
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
         return _finish(result, return_dict)

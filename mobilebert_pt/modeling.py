@@ -1,4 +1,6 @@
-"""MobileBERT building blocks and the backbone (MobileBertModel) in PyTorch.
+"""MobileBERT's building blocks in PyTorch: norms, embeddings, attention, bottlenecks, FFNs, layer, encoder, pooler.
+
+The backbone that assembles them (MobileBertModel) is in backbone.py, the input checks in inputs.py.
 
 Attribute names are the components of the hub checkpoint's keys (``encoder.layer.0.ffn.1.output.
 LayerNorm.weight``), so ``state_dict()`` keys are the file's keys. Shapes in comments use
@@ -12,17 +14,14 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
-from mobilebert_common.outputs import BaseModelOutputWithPooling
-from mobilebert_pt.pretrained import MobileBertPreTrainedModel
 
 
 def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
@@ -326,102 +325,14 @@ class MobileBertPooler(nn.Module):
         return torch.tanh(self.dense(first)) if self.do_activate else first
 
 
-# ---------------------------------------------------------------------------------------- inputs
+# Names that moved to backbone.py / inputs.py, still importable from here (``from mobilebert_pt.modeling
+# import MobileBertModel``). Resolved on first use: backbone.py imports this module.
+_MOVED = {"MobileBertModel": "backbone", "check_finite": "backbone", "validate_inputs": "inputs"}
 
 
-def _id_range(name: str, ids: torch.Tensor, limit: int, field: str) -> None:
-    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}")
-    if ids.numel():
-        low, high = torch.aminmax(ids)
-        checks.check_id_range(name, int(low), int(high), limit, field)
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
 
-
-def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds):
-    """Raise ValueError for inputs that would index past a table or misalign; returns (B, T)."""
-    checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
-    if input_ids is not None:
-        checks.check_rank("input_ids", input_ids.shape, 2, "(batch, seq)")
-        shape = tuple(input_ids.shape)
-    else:
-        checks.check_rank("inputs_embeds", inputs_embeds.shape, 3, "(batch, seq, embedding_size)")
-        checks.check_embeds_width(inputs_embeds.shape[-1], config)
-        shape = tuple(inputs_embeds.shape[:2])
-    checks.check_sequence_length(shape[1], config)
-    if input_ids is not None:
-        _id_range("input_ids", input_ids, config.vocab_size, "vocab_size")
-    if attention_mask is not None:
-        checks.check_same_shape("attention_mask", attention_mask.shape, shape)
-    if token_type_ids is not None:
-        checks.check_same_shape("token_type_ids", token_type_ids.shape, shape)
-        _id_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
-    if position_ids is not None:
-        if tuple(position_ids.shape) not in (shape, (1, shape[1]), (shape[1],)):
-            checks.check_same_shape("position_ids", position_ids.shape, shape)
-        _id_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings")
-    if head_mask is not None:
-        checks.check_head_mask(head_mask.shape, config)
-    return shape
-
-
-# ---------------------------------------------------------------------------------------- backbone
-
-
-class MobileBertModel(MobileBertPreTrainedModel):
-    """The backbone: embeddings -> encoder -> (optional) pooler. Saved without the "mobilebert." prefix."""
-
-    def __init__(self, config: MobileBertConfig, add_pooling_layer: bool = True):
-        super().__init__(config)
-        self.embeddings = MobileBertEmbeddings(config)
-        self.encoder = MobileBertEncoder(config)
-        self.pooler = MobileBertPooler(config) if add_pooling_layer else None
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: Optional[torch.Tensor] = None,
-        attention_mask: Optional[torch.Tensor] = None,
-        token_type_ids: Optional[torch.Tensor] = None,
-        position_ids: Optional[torch.Tensor] = None,
-        head_mask: Optional[torch.Tensor] = None,
-        inputs_embeds: Optional[torch.Tensor] = None,
-        output_attentions: Optional[bool] = None,
-        output_hidden_states: Optional[bool] = None,
-        return_dict: Optional[bool] = None,
-    ):
-        config = self.config
-        batch, seq = validate_inputs(config, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds)
-        dtype, device = self.dtype, self.device
-        if attention_mask is None:
-            attention_mask = torch.ones((batch, seq), device=device)
-        # 1 = attend, 0 = padding -> additive (B, 1, 1, T): 0 or the dtype's most negative value.
-        additive_mask = (1.0 - attention_mask.to(device=device, dtype=dtype))[:, None, None, :] * torch.finfo(dtype).min
-        if head_mask is not None:
-            head_mask = head_mask.to(device=device, dtype=dtype)
-            if head_mask.dim() == 1:
-                head_mask = head_mask.expand(config.num_hidden_layers, -1)
-            head_mask = head_mask[:, None, :, None, None]  # (L, 1, N, 1, 1): per layer, broadcast over B, T, T
-        try:
-            embeddings = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-            last, hidden_states, attentions = self.encoder(
-                embeddings, additive_mask, head_mask, bool(output_attentions), bool(output_hidden_states)
-            )
-        except (RuntimeError, NotImplementedError) as err:
-            if device.type == "cpu" and dtype in (torch.float16, torch.bfloat16) and "not implemented for" in str(err):
-                raise ValueError(
-                    f"this torch build cannot run MobileBERT in {dtype} on the CPU ({err}). "
-                    "Load with torch_dtype=torch.float32 on the CPU, or use a GPU for float16/bfloat16."
-                ) from err
-            raise
-        check_finite(last)
-        pooled = self.pooler(last) if self.pooler is not None else None
-        out = BaseModelOutputWithPooling(
-            last_hidden_state=last, pooler_output=pooled, hidden_states=hidden_states, attentions=attentions
-        )
-        return out if return_dict is None or return_dict else out.to_tuple()
-
-
-def check_finite(tensor: torch.Tensor) -> None:
-    """float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8: never return inf/NaN silently."""
-    if tensor.dtype == torch.float16 and not bool(torch.isfinite(tensor).all()):
-        raise ValueError(checks.FLOAT16_OVERFLOW)
+        return getattr(importlib.import_module(f"mobilebert_pt.{_MOVED[name]}"), name)
+    raise AttributeError(f"module 'mobilebert_pt.modeling' has no attribute {name!r}")

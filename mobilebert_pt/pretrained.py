@@ -4,7 +4,7 @@ Every public model class derives from it. Checkpoints are read through ``mobileb
 (safetensors, sharded safetensors, pytorch_model.bin with weights_only, tf_model.h5 via ``conversion``)
 and matched to the model with ``mobilebert_common.loading`` (the missing / unexpected / shape rules
 shared with the Keras side). ``save_pretrained`` writes config.json and model.safetensors under the
-hub's key names, atomically.
+hub's key names, atomically (the writers are in saving.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
-from mobilebert_common.files import atomic_path
 from mobilebert_common.loading import compare, apply_policy
-from mobilebert_pt import checkpoints
+from mobilebert_pt import checkpoints, saving
 
 BACKBONE_PREFIX = "mobilebert."
 TIED_KEYS = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
@@ -82,17 +81,6 @@ def resolve_device(device_map) -> torch.device:
     return torch.device("cuda", index)
 
 
-def _shard_limit(max_shard_size: Union[int, str]) -> int:
-    if isinstance(max_shard_size, int):
-        return max_shard_size
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?i?B)\s*", str(max_shard_size), re.IGNORECASE)
-    if not match:
-        raise ValueError(f"max_shard_size={max_shard_size!r}: give bytes (int) or a size like '200MB' / '2GB'")
-    unit = match.group(2).upper()
-    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}[unit]
-    return int(float(match.group(1)) * scale)
-
-
 class MobileBertPreTrainedModel(nn.Module):
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
@@ -141,8 +129,25 @@ class MobileBertPreTrainedModel(nn.Module):
         return self.base_model.embeddings.word_embeddings
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
+        """Replace the word-embedding table (the masked-LM decoder is re-tied to it).
+
+        A model with a masked-LM head takes only a table of the current vocabulary size: its output
+        bias and dense rows (one per token) would otherwise no longer line up with the table, and
+        making them up silently is not what a user asks for here; resize_token_embeddings(n) does
+        that consistently (old rows kept, new rows initialised). Other models take any size >
+        pad_token_id, and config.vocab_size follows.
+        """
         if not isinstance(value, nn.Embedding) or value.embedding_dim != self.config.embedding_size:
             raise ValueError(f"input embeddings must be an nn.Embedding of width {self.config.embedding_size} (config.embedding_size)")
+        size = value.num_embeddings
+        if size != self.config.vocab_size and self.get_output_embeddings() is not None:
+            raise ValueError(
+                f"{type(self).__name__} has a masked-LM head over {self.config.vocab_size} tokens (config.vocab_size); "
+                f"a table of {size} rows would not match it. Call model.resize_token_embeddings({size}) to change "
+                "the vocabulary size (head resized with it), then set_input_embeddings with a table of that size"
+            )
+        if size <= self.config.pad_token_id:
+            raise ValueError(f"input embeddings of {size} rows would drop the padding id {self.config.pad_token_id}")
         self.base_model.embeddings.word_embeddings = value
         self.config.vocab_size = value.num_embeddings
         self.tie_weights()
@@ -241,14 +246,13 @@ class MobileBertPreTrainedModel(nn.Module):
         config = self.config.copy(architectures=[type(self).__name__])
         config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")
         config.extra.pop("dtype", None)
-        _remove_stale_weights(save_directory)
+        saving.remove_stale_weights(save_directory)
         if not safe_serialization:
-            with atomic_path(os.path.join(save_directory, checkpoints.BIN_WEIGHTS_NAME)) as tmp:
-                torch.save({k: v.cpu() for k, v in state.items()}, tmp)
+            saving.write_pickle(os.path.join(save_directory, checkpoints.BIN_WEIGHTS_NAME), state)
         elif max_shard_size is None:
-            _write_safetensors(os.path.join(save_directory, checkpoints.SAFE_WEIGHTS_NAME), state)
+            saving.write_safetensors(os.path.join(save_directory, checkpoints.SAFE_WEIGHTS_NAME), state)
         else:
-            _write_shards(save_directory, state, _shard_limit(max_shard_size))
+            saving.write_shards(save_directory, state, saving.shard_limit(max_shard_size))
         config.save_pretrained(save_directory)  # last: a directory with config.json is complete
 
     # ------------------------------------------------------------------ loading
@@ -352,45 +356,3 @@ def _key_mapping(model: MobileBertPreTrainedModel, checkpoint_keys, model_shapes
         else:
             mapping[key] = key
     return mapping
-
-
-def _remove_stale_weights(directory: str) -> None:
-    """Weights of an earlier save would shadow or contradict the new ones (model.safetensors is read first)."""
-    for name in os.listdir(directory):
-        if name in (checkpoints.SAFE_WEIGHTS_NAME, checkpoints.SAFE_INDEX_NAME, checkpoints.BIN_WEIGHTS_NAME) or re.fullmatch(
-            r"model-\d+-of-\d+\.safetensors", name
-        ):
-            os.remove(os.path.join(directory, name))
-
-
-def _write_safetensors(path: str, tensors: Dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file({k: v.cpu() for k, v in tensors.items()}, tmp, metadata={"format": "pt"})
-
-
-def _write_shards(directory: str, state: Dict[str, torch.Tensor], limit: int) -> None:
-    """model-0000i-of-0000n.safetensors of at most ``limit`` bytes each (a larger tensor gets its own) + index."""
-    import json
-
-    from mobilebert_common.files import atomic_write_text
-
-    shards, current, size = [], {}, 0
-    for key, tensor in state.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if current and size + nbytes > limit:
-            shards.append(current)
-            current, size = {}, 0
-        current[key] = tensor
-        size += nbytes
-    shards.append(current)
-    weight_map, total = {}, 0
-    for i, shard in enumerate(shards, start=1):
-        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        _write_safetensors(os.path.join(directory, name), shard)
-        for key, tensor in shard.items():
-            weight_map[key] = name
-            total += tensor.numel() * tensor.element_size()
-    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-    atomic_write_text(os.path.join(directory, checkpoints.SAFE_INDEX_NAME), json.dumps(index, indent=2) + "\n")

@@ -1,0 +1,131 @@
+"""Input checks of the PyTorch models, run before any kernel: a clear ValueError instead of an IndexError
+from inside an embedding, a reshape error inside attention, or a device-side assert on GPU.
+
+Inputs may be torch tensors or, for convenience, (nested) Python lists / numpy arrays of the same
+layout: ``model(input_ids=[[101, 2023, 102]])`` works as ``torch.tensor([[101, 2023, 102]])`` would,
+placed on the model's device. Ragged lists (rows of different lengths) are refused: pad them first.
+The rules and wording shared with Keras live in mobilebert_common.checks.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from mobilebert_common import checks
+from mobilebert_common.config import MobileBertConfig
+
+
+def as_tensor(name: str, value, device: torch.device, dtype: Optional[torch.dtype] = None) -> Optional[torch.Tensor]:
+    """A tensor as given; a list / tuple / numpy array converted (onto ``device``); anything else a ValueError."""
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            return torch.as_tensor(np.asarray(value) if isinstance(value, np.ndarray) else value, dtype=dtype, device=device)
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise ValueError(
+                f"{name} could not be made a tensor ({err}); pass a torch.Tensor or a rectangular list of lists "
+                "(pad every sequence to one length, e.g. tokenizer(..., padding=True))"
+            ) from None
+    raise ValueError(f"{name} must be a torch.Tensor (or a list of lists of numbers), got {type(value).__name__}")
+
+
+def tensors(device: torch.device, embeds_dtype: torch.dtype, **inputs) -> Dict[str, Optional[torch.Tensor]]:
+    """as_tensor for each model input; inputs_embeds given as a list becomes the model's float dtype."""
+    return {name: as_tensor(name, value, device, embeds_dtype if name == "inputs_embeds" else None)
+            for name, value in inputs.items()}
+
+
+def check_not_empty(name: str, shape: Tuple[int, ...], what: str = "sequence") -> None:
+    if shape[0] == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(shape)}); pass at least one {what}")
+
+
+def _id_range(name: str, ids: torch.Tensor, limit: int, field: str) -> None:
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}")
+    if ids.numel():
+        low, high = torch.aminmax(ids)
+        checks.check_id_range(name, int(low), int(high), limit, field)
+
+
+def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds):
+    """Raise ValueError for inputs that would index past a table or misalign; returns (B, T).
+
+    position_ids may be (B, T), or (1, T) / (T,) shared by every row.
+    """
+    checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
+    if input_ids is not None:
+        checks.check_rank("input_ids", input_ids.shape, 2, "(batch, seq)")
+        shape = tuple(input_ids.shape)
+        check_not_empty("input_ids", shape)
+    else:
+        checks.check_rank("inputs_embeds", inputs_embeds.shape, 3, "(batch, seq, embedding_size)")
+        checks.check_embeds_width(inputs_embeds.shape[-1], config)
+        shape = tuple(inputs_embeds.shape[:2])
+        check_not_empty("inputs_embeds", tuple(inputs_embeds.shape))
+    checks.check_sequence_length(shape[1], config)
+    if input_ids is not None:
+        _id_range("input_ids", input_ids, config.vocab_size, "vocab_size")
+    if attention_mask is not None:
+        checks.check_same_shape("attention_mask", attention_mask.shape, shape)
+    if token_type_ids is not None:
+        checks.check_same_shape("token_type_ids", token_type_ids.shape, shape)
+        _id_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
+    if position_ids is not None:
+        if tuple(position_ids.shape) not in (shape, (1, shape[1]), (shape[1],)):
+            raise ValueError(
+                f"position_ids has shape {tuple(position_ids.shape)}; allowed: {shape} (batch, seq), "
+                f"or {(1, shape[1])} / {(shape[1],)} shared by every row"
+            )
+        _id_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings")
+    if head_mask is not None:
+        checks.check_head_mask(head_mask.shape, config)
+    return shape
+
+
+def flatten_choices(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):
+    """Multiple-choice inputs (B, C, T[, E]) -> (B*C, T[, E]) for the backbone, after checking they line up.
+
+    Returns (num_choices, dict of the flattened inputs). position_ids may also be (T,), (1, T) or
+    (1, 1, T): one set of positions for every choice (passed on as (1, T)).
+    """
+    checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
+    if input_ids is not None:
+        checks.check_rank("input_ids", input_ids.shape, 3, "(batch, num_choices, seq)")
+        shape = tuple(input_ids.shape)
+    else:
+        checks.check_rank("inputs_embeds", inputs_embeds.shape, 4, "(batch, num_choices, seq, embedding_size)")
+        shape = tuple(inputs_embeds.shape[:3])
+    batch, num_choices, seq = shape
+    if batch == 0 or num_choices == 0:
+        raise ValueError(f"multiple-choice input has shape {shape} (batch, num_choices, seq); "
+                         "pass at least one example with at least one choice")
+
+    def flat(name, t):  # (B, C, T) -> (B*C, T)
+        if t is None:
+            return None
+        checks.check_same_shape(name, t.shape, shape, of="the choices input (batch, num_choices, seq)")
+        return t.reshape(-1, seq)
+
+    if position_ids is not None:
+        shared = ((seq,), (1, seq), (1, 1, seq))
+        if tuple(position_ids.shape) in shared:
+            position_ids = position_ids.reshape(1, seq)
+        elif tuple(position_ids.shape) == shape:
+            position_ids = position_ids.reshape(-1, seq)
+        else:
+            raise ValueError(
+                f"position_ids has shape {tuple(position_ids.shape)}; allowed: {shape} (batch, num_choices, seq), "
+                f"or one set for every choice: {', '.join(str(s) for s in shared)}"
+            )
+    return num_choices, {
+        "input_ids": flat("input_ids", input_ids),
+        "attention_mask": flat("attention_mask", attention_mask),
+        "token_type_ids": flat("token_type_ids", token_type_ids),
+        "position_ids": position_ids,
+        "inputs_embeds": None if inputs_embeds is None else inputs_embeds.reshape(-1, seq, inputs_embeds.shape[-1]),
+    }
