@@ -3,7 +3,8 @@
   mobilebert run --task fill-mask --model DIR_OR_ID [--framework pt|tf] [--device cpu|N] [--dtype D]
                  [--top-k N] [--batch-size N]
       Reads stdin: one input per line (question-answering and pair tasks: one JSON object per
-      line), writes one JSON line per input to stdout. Errors go to stderr, exit status 1.
+      line), writes one JSON line per input to stdout. Errors go to stderr naming the stdin line
+      that caused them, exit status 1.
   mobilebert demo [--model DIR_OR_ID] ...
       Loads MobileBERT in PyTorch and Keras through a converted checkpoint and compares them.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
+from itertools import islice
 
 from mobilebert_common.pipeline_tasks import task_names
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             "question-answering reads JSON lines {\"question\": ..., \"context\": ...};\n"
             "next-sentence-prediction reads JSON lines {\"text\": ..., \"text_pair\": ...};\n"
             "text-classification reads plain lines or such JSON lines (pairs).\n"
-            "Errors go to stderr and the exit status is 1."
+            "Errors go to stderr, naming the stdin line that caused them, and the exit status is 1."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", required=True, help="local directory or hub repo id (e.g. google/mobilebert-uncased)")
     run.add_argument("--tokenizer", default=None, help="tokenizer directory or repo id (default: the model's)")
     run.add_argument("--framework", choices=("pt", "tf"), default="pt", help="PyTorch or Keras (default: %(default)s)")
-    run.add_argument("--device", default="cpu", help="cpu, or a GPU index N (default: %(default)s)")
-    run.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16", "auto"),
-                     help="computation dtype (default float32; float16 overflows on released MobileBERT weights)")
+    run.add_argument("--device", default="cpu", help="cpu (or -1), or a GPU index N / cuda:N (default: %(default)s)")
+    run.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16", "float16-mixed", "auto"),
+                     help="computation dtype (default float32; float16 overflows on released MobileBERT weights; "
+                          "float16-mixed, pt only: float16 matrix products with float32 weights and residual stream)")
     run.add_argument("--top-k", type=int, default=None, help="results per input (fill-mask, classification, QA)")
     run.add_argument("--batch-size", type=int, default=1, help="inputs per forward pass (default: %(default)s)")
     run.add_argument("--aggregation-strategy", default=None, help="token-classification: none, simple, first, average, max")
@@ -57,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_inputs(task: str, stream):
-    """One input per non-empty line: plain text, or a JSON object for the JSON tasks."""
+    """(line number, input) per non-empty line: plain text, or a JSON object for the JSON tasks."""
     for number, line in enumerate(stream, 1):
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -70,9 +74,9 @@ def read_inputs(task: str, stream):
                 raise ValueError(f"stdin line {number}: {task} reads JSON lines {JSON_TASKS.get(task, '')}; {err}") from None
             if not isinstance(item, dict):
                 raise ValueError(f"stdin line {number}: expected a JSON object {JSON_TASKS.get(task, '')}, got {line[:60]!r}")
-            yield item
+            yield number, item
         else:
-            yield line
+            yield number, line
 
 
 def make_pipeline(args):
@@ -80,7 +84,7 @@ def make_pipeline(args):
 
     task = normalize_task(args.task)
     device = args.device
-    if isinstance(device, str) and device.isdigit():
+    if isinstance(device, str) and device.lstrip("-").isdigit():
         device = int(device)
     params = {}
     if args.top_k is not None:
@@ -91,23 +95,64 @@ def make_pipeline(args):
         if task == "question-answering":
             raise ValueError("--no-truncation does not apply to question-answering (long contexts are cut into windows)")
         params["truncation"] = False
+    # The device is resolved here so that its errors name --device, not the Python argument.
     if args.framework == "pt":
-        from mobilebert_pt.pipelines import pipeline
+        from mobilebert_pt.pipelines import pipeline, resolve_pipeline_device
+
+        device = resolve_pipeline_device(device, cli=True)
     else:
-        from mobilebert_tf.pipelines import pipeline
-        if args.dtype == "auto":
-            raise ValueError("--dtype auto applies to --framework pt only")
+        if args.dtype in ("auto", "float16-mixed"):
+            raise ValueError(f"--dtype {args.dtype} applies to --framework pt only")
+        from mobilebert_tf.pipelines import pipeline, resolve_tf_device
+
+        device = resolve_tf_device(device, cli=True)
     return task, pipeline(task, model=args.model, tokenizer=args.tokenizer, device=device, torch_dtype=args.dtype,
                           batch_size=args.batch_size, **params)
 
 
+def _lines(chunk) -> str:
+    first, last = chunk[0][0], chunk[-1][0]
+    return f"stdin line {first}" if first == last else f"stdin lines {first}-{last}"
+
+
+def _run_chunk(pipe, chunk) -> list:
+    """Results for the (line number, input) pairs of one batch; a warning names its line(s). When
+    the batch fails, it is rerun one line at a time: results of the lines before the failing one are
+    written, and the error names that line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            results = pipe([item for _, item in chunk])
+        except ValueError as err:
+            if len(chunk) == 1:
+                raise ValueError(f"{_lines(chunk)}: {err}") from None
+            failed = True
+        else:
+            failed = False
+    if failed:  # find the line: each alone (these runs report their own warnings)
+        for number, item in chunk:
+            write_results(_run_chunk(pipe, [(number, item)]))
+        return []  # every line ran alone: only the batch as a whole had failed
+    for warning in caught:
+        print(f"mobilebert run: warning: {_lines(chunk)}: {warning.message}", file=sys.stderr)
+    return results
+
+
+def write_results(results) -> None:
+    for result in results:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def run(args) -> int:
     task, pipe = make_pipeline(args)
-    # A generator in, a generator out: results stream as soon as each batch is done.
-    for result in pipe(read_inputs(task, sys.stdin)):
-        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    return 0
+    lines = read_inputs(task, sys.stdin)
+    # Results stream batch by batch, as soon as each is done.
+    while True:
+        chunk = list(islice(lines, pipe.batch_size))
+        if not chunk:
+            return 0
+        write_results(_run_chunk(pipe, chunk))
 
 
 def main(argv=None) -> int:

@@ -127,6 +127,25 @@ class TF:
         return np.asarray(self.tf.cast(t, self.tf.float32))
 
 
+def adapter(name: str):
+    """The framework adapter for a test parametrized over ("pt", "tf")."""
+    return PT() if name == "pt" else TF()
+
+
+def real_vocab_tokenizer(directory):
+    """The fast tokenizer on the released 30,522-word vocabulary (far larger than the tiny models')."""
+    import shutil
+
+    from tests.helpers import SHARED_VOCAB
+
+    if not SHARED_VOCAB.is_file():
+        pytest.skip(f"needs the real vocabulary at {SHARED_VOCAB}")
+    shutil.copy(SHARED_VOCAB, directory / "vocab.txt")
+    from mobilebert_common.tokenization_fast import MobileBertTokenizerFast
+
+    return MobileBertTokenizerFast.from_pretrained(str(directory))
+
+
 def classifier_layer(fw, m):
     """The dense layer of a sequence / token classifier, QA or NSP head."""
     for name in ("classifier", "qa_outputs"):
