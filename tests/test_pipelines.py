@@ -194,3 +194,60 @@ def test_question_answering_matches_brute_force_span(fw, tok):
     assert out["answer"] == context[begin:finish] == " ".join(words[span[0] : span[1] + 1])
     assert (out["start"], out["end"]) == (begin, finish)
     assert out["score"] == pytest.approx(best, rel=1e-4)
+
+
+# ------------------------------------------------------------------------- more inputs and model classes
+
+
+def test_fill_mask_sequence_keeps_the_other_masks(fw, tok):
+    m = fw.model("MobileBertForMaskedLM", config())
+    bias = np.zeros(len(VOCAB))
+    bias[VOCAB.index("paris")] = 30.0
+    fw.set(fw.mlm_bias(m), bias)
+    first, second = fw.pipeline("fill-mask", model=m, tokenizer=tok, top_k=1)("the [MASK] of france is [MASK] .")
+    # Each result fills its own [MASK]; the other stays masked (transformers keeps it too).
+    assert first[0]["sequence"] == "the paris of france is [MASK]."
+    assert second[0]["sequence"] == "the [MASK] of france is paris."
+
+
+def test_text_pair_keyword(fw, tok):
+    m = fw.model("MobileBertForSequenceClassification", config(num_labels=3), seed=7)
+    pipe = fw.pipeline("text-classification", model=m, tokenizer=tok, top_k=None)
+    by_keyword = pipe("hello world", text_pair="the city .")
+    probs = softmax(fw.numpy(fw.call(m, encode(tok, "hello world", "the city .")).logits)[0])
+    np.testing.assert_allclose(sorted(r["score"] for r in by_keyword), sorted(probs), rtol=1e-4)
+    assert pipe(["hello world", "john lives in paris"], text_pair=["the city .", "where does john live ?"])[0] == by_keyword
+    assert by_keyword != pipe("hello world")  # the pair reached the model
+    with pytest.raises(ValueError, match="text_pair must match the input"):
+        pipe(["hello world"], text_pair="the city .")
+    nsp = fw.model("MobileBertForNextSentencePrediction", config(), seed=8)
+    out = fw.pipeline("next-sentence-prediction", model=nsp, tokenizer=tok)("hello world .", text_pair="the city .")
+    expected = softmax(fw.numpy(fw.call(nsp, encode(tok, "hello world .", "the city .")).logits)[0])
+    assert out["score"] == pytest.approx(expected[0], rel=1e-5) and out["is_next"] == bool(expected[0] >= expected[1])
+
+
+def test_feature_extraction_return_tensors(fw, tok):
+    m = fw.model("MobileBertModel", config(), seed=9)
+    pipe = fw.pipeline("feature-extraction", model=m, tokenizer=tok)
+    tensor = pipe("hello world", return_tensors=True)
+    expected_type = fw.torch.Tensor if fw.name == "pt" else fw.tf.Tensor
+    assert isinstance(tensor, expected_type) and tuple(tensor.shape) == (1, 4, config().hidden_size)
+    ref = fw.numpy(fw.call(m, encode(tok, "hello world")).last_hidden_state)
+    np.testing.assert_allclose(fw.numpy(tensor), ref, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref).max()))
+    np.testing.assert_array_equal(fw.numpy(tensor), np.asarray(pipe("hello world"), np.float32))
+
+
+def test_fill_mask_and_nsp_on_a_pretraining_model(fw, tok):
+    m = fw.model("MobileBertForPreTraining", config(), seed=10)
+    text = "the capital of france is [MASK] ."
+    inputs = encode(tok, text)
+    direct = fw.call(m, inputs)
+    col = int(np.argmax(inputs["input_ids"][0] == tok.mask_token_id))
+    probs = softmax(fw.numpy(direct.prediction_logits)[0, col])
+    out = fw.pipeline("fill-mask", model=m, tokenizer=tok, top_k=3)(text)
+    assert [r["token"] for r in out] == list(np.argsort(-probs, kind="stable")[:3])
+    np.testing.assert_allclose([r["score"] for r in out], np.sort(probs)[::-1][:3], rtol=1e-4)
+    pair = ("hello world .", "the city .")
+    nsp = softmax(fw.numpy(fw.call(m, encode(tok, *pair)).seq_relationship_logits)[0])
+    got = fw.pipeline("next-sentence-prediction", model=m, tokenizer=tok)(list(pair))
+    assert got["score"] == pytest.approx(nsp[0], rel=1e-5) and got["is_next"] == bool(nsp[0] >= nsp[1])

@@ -150,3 +150,63 @@ def test_qa_lists_of_inputs(tok):
     out = pipe(items)
     assert [a["answer"] for a in out] == ["new york", "new york"]
     assert out[1]["start"] == items[1]["context"].index("new york")
+
+
+def test_ner_grouped_word_is_cleaned_up_like_transformers_fast_tokenizers(tok):
+    text = "new york , hello"
+    probs = np.array([[0.1, 0.1, 0.1, 0.6, 0.1], [0.1, 0.1, 0.1, 0.1, 0.6], [0.1, 0.1, 0.1, 0.1, 0.6], [0.1, 0.1, 0.1, 0.1, 0.6]])
+
+    def forward(batch):
+        logits = np.zeros(batch["input_ids"].shape + (5,), np.float32)
+        logits[0, 1:5] = np.log(probs)  # B-LOC I-LOC I-LOC I-LOC: one entity over the four pieces
+        return {"logits": logits}
+
+    out = Planted("ner", tok, forward, aggregation_strategy="simple")(text)
+    assert [(g["entity_group"], g["word"], g["start"], g["end"]) for g in out] == [("LOC", "new york, hello", 0, len(text))]
+
+
+# The context of one window: john is play ##ing in paris . (7 tokens); the question "where ?" (2).
+QA_CONTEXT = "john is playing in paris ."
+QA_WORDS = [0, 1, 2, 2, 3, 4, 5]  # word of each context token: play and ##ing are one word
+
+
+def test_qa_equal_answers_in_one_window_sum_their_scores(tok):
+    """play and ##ing both start "playing" (align_to_words widens a span to whole words): like
+    transformers, the answer's score is the sum over the spans that read "playing"."""
+    # Distinct logits everywhere, so that no two spans tie (ties would make the candidate pool ambiguous).
+    start_logits = {VOCAB.index(t): x for t, x in zip(["john", "is", "play", "##ing", "in", "paris", "."], [1.0, 0.5, 5.0, 4.5, 0.1, 0.2, 0.3])}
+    end_logits = {VOCAB.index(t): x for t, x in zip(["john", "is", "play", "##ing", "in", "paris", "."], [0.15, 0.25, 0.35, 10.0, 0.45, 0.55, 0.65])}
+
+    def forward(batch):
+        row = batch["input_ids"]
+        start = np.vectorize(lambda t: start_logits.get(t, 0.0))(row).astype(np.float32)
+        end = np.vectorize(lambda t: end_logits.get(t, 0.0))(row).astype(np.float32)
+        ctx = batch["token_type_ids"] == 1
+        return {"start_logits": np.where(ctx, start, 0.0), "end_logits": np.where(ctx, end, 0.0)}
+
+    out = Planted("question-answering", tok, forward, top_k=3)(question="where ?", context=QA_CONTEXT)
+    # By hand: probabilities over [CLS] + the 7 context tokens; every span (i <= j) of context tokens.
+    tokens = ["john", "is", "play", "##ing", "in", "paris", "."]
+    s = np.array([0.0] + [start_logits.get(VOCAB.index(t), 0.0) for t in tokens])
+    e = np.array([0.0] + [end_logits.get(VOCAB.index(t), 0.0) for t in tokens])
+    ps, pe = np.exp(s) / np.exp(s).sum(), np.exp(e) / np.exp(e).sum()
+    spans = sorted(((ps[i + 1] * pe[j + 1], i, j) for i in range(7) for j in range(i, 7)), reverse=True)[: 3 * 2 + 10]
+    words = QA_CONTEXT.split()
+    by_text = {}
+    for score, i, j in spans:
+        text = " ".join(words[QA_WORDS[i] : QA_WORDS[j] + 1])
+        by_text[text] = by_text.get(text, 0.0) + score
+    expected = sorted(by_text.items(), key=lambda kv: -kv[1])[:3]
+    assert [a["answer"] for a in out] == [t for t, _ in expected]
+    assert [a["answer"] for a in out] == ["playing", "john is playing", "is playing"]
+    np.testing.assert_allclose([a["score"] for a in out], [x for _, x in expected], rtol=1e-6)
+    # "playing" = (play, play) + (play, ##ing) + (##ing, ##ing): more than its best span alone.
+    assert out[0]["score"] == pytest.approx(ps[3] * pe[3] + ps[3] * pe[4] + ps[4] * pe[4], rel=1e-9)
+
+
+def test_qa_same_answer_in_two_windows_keeps_the_best_not_the_sum(tok):
+    # "new york" lies in two overlapping windows (context tokens 8-15 and 12-19), each of 8 context
+    # tokens: each window scores it e^24 / (e^12 + 8)^2; transformers would add the two (> 1).
+    out = qa(tok, planted_spans("new", "york"))(question=QUESTION, context=CONTEXT)
+    per_window = np.exp(24.0) / (np.exp(12.0) + 8) ** 2
+    assert out["answer"] == "new york" and out["score"] == pytest.approx(per_window, rel=1e-9)
