@@ -127,3 +127,78 @@ def test_pipeline_on_gpu_matches_cpu(mlm_dir):
         for a, b in zip(cpu(texts), gpu(texts)):
             assert [r["token"] for r in a][:1] == [r["token"] for r in b][:1]
             np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-3 if dtype is None else 3e-2)
+
+
+def test_usage_pipeline_device_0_without_gpu_is_a_clear_error(mlm_dir):
+    from mobilebert_pt import pipeline
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: device=0 works (test_pipeline_on_gpu_matches_cpu)")
+    with pytest.raises(ValueError, match=r"^device=0 asks for a CUDA GPU, but torch.cuda.is_available\(\) is False.*"
+                       r"Use device='cpu' \(or -1\)") as info:
+        pipeline(task="fill-mask", model=str(mlm_dir), torch_dtype=torch.float16, device=0)
+    assert "device_map" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    from tests.pipeline_helpers import make_tokenizer
+
+    return make_tokenizer(tmp_path_factory.mktemp("vocab"))
+
+
+AGREEMENT = [
+    ("MobileBertForTokenClassification", "token-classification", ["john lives in new york city", "hello world , paris"],
+     dict(aggregation_strategy="simple", ignore_labels=[]), dict(id2label={0: "O", 1: "B-LOC", 2: "I-LOC"})),
+    ("MobileBertForTokenClassification", "token-classification", ["john playing in new york"],
+     dict(aggregation_strategy="none", ignore_labels=[]), dict(id2label={0: "O", 1: "B-LOC", 2: "I-LOC"})),
+    ("MobileBertForNextSentencePrediction", "next-sentence-prediction",
+     [["hello world .", "the city ."], {"text": "john lives in paris", "text_pair": "where does john live ?"}], {}, {}),
+    ("MobileBertModel", "feature-extraction", ["hello world", "john lives in new york city ."], {}, {}),
+]
+
+
+@pytest.mark.skipif(not have_conversion(), reason="needs conversion.convert (PyTorch weights into Keras)")
+@pytest.mark.parametrize("architecture,task,inputs,params,cfg", AGREEMENT, ids=[f"{a[1]}-{i}" for i, a in enumerate(AGREEMENT)])
+def test_pt_and_keras_pipelines_agree_in_memory(tok, architecture, task, inputs, params, cfg):
+    """Order-one random weights (tests/frameworks.py) converted with conversion.convert.pt_to_tf."""
+    from conversion.convert import pt_to_tf
+    from mobilebert_pt import pipeline as pt_pipeline
+    from mobilebert_tf import pipeline as tf_pipeline
+    from tests.frameworks import build_pt, build_tf, random_weights
+    from tests.helpers import relative_error
+
+    cfg = config(**cfg)
+    weights = random_weights(cfg, architecture, "pt")
+    pt_model = build_pt(architecture, cfg, weights)
+    tf_model = build_tf(architecture, cfg, pt_to_tf(weights, cfg, architecture))
+    got_pt = pt_pipeline(task, model=pt_model, tokenizer=tok, batch_size=2, **params)(inputs)
+    got_tf = tf_pipeline(task, model=tf_model, tokenizer=tok, batch_size=2, **params)(inputs)
+    if task == "feature-extraction":
+        for a, b in zip(got_pt, got_tf):
+            assert relative_error(b, a) < 1e-5
+        return
+    a, b = flat(got_pt), flat(got_tf)
+    assert len(a) == len(b) > 0
+    assert [{k: v for k, v in r.items() if k != "score"} for r in a] == [{k: v for k, v in r.items() if k != "score"} for r in b]
+    np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-7)
+
+
+def test_question_answering_scores_equal_transformers_in_one_window(tmp_path):
+    """Equal answer texts are summed within a window, as transformers' QuestionAnsweringPipeline does
+    (test-only reference): same answers, offsets and scores when the context fits one window."""
+    transformers = pytest.importorskip("transformers")
+    from mobilebert_pt import pipeline
+
+    save_head(MobileBertForQuestionAnswering, tmp_path, seed=3, plant=lambda m: m.qa_outputs.weight.mul_(30))
+    ours = pipeline("question-answering", model=str(tmp_path), top_k=4)
+    ref = transformers.pipeline(
+        "question-answering",
+        model=transformers.MobileBertForQuestionAnswering.from_pretrained(str(tmp_path)).eval(),
+        tokenizer=transformers.BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")),
+    )
+    for context in ("john is playing in paris .", "john lives in new york city , the capital of the world ."):
+        a = ours(question="where does john live ?", context=context)
+        b = ref(question="where does john live ?", context=context, top_k=4)
+        assert [(x["answer"], x["start"], x["end"]) for x in a] == [(x["answer"], x["start"], x["end"]) for x in b]
+        np.testing.assert_allclose([x["score"] for x in a], [x["score"] for x in b], rtol=1e-5)
