@@ -35,12 +35,13 @@ class HubUnavailableError(FileNotFoundError):
     A FileNotFoundError, so callers that handle missing files keep working; callers that can do
     without the hub (the demo's random-weight fallback) catch this class alone."""
 
-    def __init__(self, message: str, *, repo_id: str, missing_file: str):
+    def __init__(self, message: str, *, repo_id: str, missing_file: str, reason: str = ""):
         # Keyword-only, and not OSError's `filename`: OSError would read extra positional
         # arguments as (errno, strerror, filename) and print "[Errno None] ...".
         super().__init__(message)
         self.repo_id = repo_id
         self.missing_file = missing_file
+        self.reason = reason  # e.g. "the hub at https://huggingface.co could not be reached"
 
 
 def hub_offline() -> bool:
@@ -139,6 +140,7 @@ def resolve_file(
             f"force_download asks for a fresh copy of {filename} of hub repo {source!r}, but {why}",
             repo_id=source,
             missing_file=filename,
+            reason=why,
         )
     try:
         path = _download(source, filename, revision, cache_dir, token, why is not None, force_download, endpoint)
@@ -154,6 +156,7 @@ def resolve_file(
             f"(config.json, weights, vocab.txt) instead of the repo id.",
             repo_id=source,
             missing_file=filename,
+            reason=why,
         ) from None
     if path is None and required:
         raise FileNotFoundError(f"hub repo {source!r} has no file {filename}")
