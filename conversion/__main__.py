@@ -3,6 +3,8 @@
     python -m conversion pt-to-tf  google/mobilebert-uncased ./mobilebert-tf
     python -m conversion tf-to-pt  ./mobilebert-tf/tf_model.h5 ./mobilebert-pt --dtype float16
     python -m conversion tf1-to-pt ./uncased_L-24_H-128_B-512_A-4_F-4_OPT/mobilebert_variables.ckpt ./pt
+    python -m conversion tf-to-pt  ./mobilebert-tf ./mobilebert-pt --max-shard-size 50MB   # shards + index
+    python -m conversion tf-to-pt  ./mobilebert-tf ./mobilebert-bin --format bin           # pytorch_model.bin
 
 Exit status 0 on success; 1 with a one-line reason on any failure (nothing half-written is left).
 """
@@ -10,11 +12,11 @@ Exit status 0 on success; 1 with a one-line reason on any failure (nothing half-
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Optional, Sequence
 
-from .checkpoint import DIRECTIONS, DTYPES, convert_checkpoint
+from .arrays import DTYPES
+from .checkpoint import DIRECTIONS, PT_FORMATS, convert_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,20 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="a checkpoint directory, a single weights file (or TF1 checkpoint prefix), or a hub repo id")
     p.add_argument("dst", help="the output directory (created)")
     p.add_argument("--dtype", choices=DTYPES, help="floating dtype of the written weights (default: the source's)")
+    p.add_argument("--format", choices=PT_FORMATS, default="safetensors", dest="pt_format",
+                   help="PyTorch weights file to write (*-to-pt): model.safetensors (default) or pytorch_model.bin (needs torch)")
+    p.add_argument("--max-shard-size", metavar="SIZE",
+                   help="*-to-pt: shard model.safetensors into files of at most SIZE (e.g. 50MB, 2GB) with an index, "
+                        "as the hub does; a checkpoint that fits in one stays model.safetensors")
     p.add_argument("--force", action="store_true", help="overwrite existing files in DST")
     p.add_argument("--verify", action="store_true", help="re-read the result and compare PyTorch and TF logits (needs both)")
     p.add_argument("--architecture", help="model class the weights belong to, e.g. MobileBertForSequenceClassification "
                                           "(default: config.architectures, else detected from the tensor names)")
     p.add_argument("--config", help="config.json to use (TF1 checkpoints: default bert_config.json next to SRC)")
     p.add_argument("--revision", help="hub revision of SRC")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (on stderr)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    # huggingface_hub logs each retry of an unreachable hub; the one-line reason below says it all.
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     try:
         if args.verify:
             from .verify import check_available
@@ -46,7 +51,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         hub = {"revision": args.revision} if args.revision else {}
         summary = convert_checkpoint(args.direction, args.src, args.dst, dtype=args.dtype, force=args.force,
                                      architecture=args.architecture, config_path=args.config,
-                                     progress=not args.quiet, hub_kwargs=hub)
+                                     progress=not args.quiet, hub_kwargs=hub, pt_format=args.pt_format,
+                                     max_shard_size=args.max_shard_size)
         for line in summary.lines():
             print(line)
         if args.verify:

@@ -1,17 +1,19 @@
 """Checkpoint directory to checkpoint directory: what `python -m conversion` does, callable from Python.
 
     convert_checkpoint(direction, src, dst, dtype=None, force=False, architecture=None, config_path=None,
-                       progress=False, hub_kwargs=None) -> Summary
+                       progress=False, hub_kwargs=None, pt_format="safetensors", max_shard_size=None) -> Summary
 
 direction: "pt-to-tf" | "tf-to-pt" | "tf1-to-pt" | "tf1-to-tf". src: a directory, a single weights file
-(or a TF1 checkpoint prefix), or a hub repo id. dst: a directory (created). Writes model.safetensors
-or tf_model.h5, then config.json (with `architectures`), and copies the tokenizer files. Nothing
-is overwritten without force; the source is never modified; every file is written to a temporary
-name in dst and renamed into place, so a failure leaves no partial checkpoint.
+(or a TF1 checkpoint prefix), or a hub repo id (not for TF1). dst: a directory. Writes tf_model.h5,
+or model.safetensors (sharded with an index past ``max_shard_size``, or pytorch_model.bin with
+pt_format="bin"), then config.json (with `architectures`), and copies the tokenizer files. Nothing
+is overwritten without force; the source is never modified; the whole output is staged and moved
+into place at the end (conversion/staging.py), so a failure or an interruption leaves DST as it was.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -20,18 +22,20 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from mobilebert_common import MobileBertConfig
-from mobilebert_common.files import atomic_path, atomic_write_text
+from mobilebert_common.files import atomic_write_text
 from mobilebert_common.hub import resolve_file
+from mobilebert_common.weight_files import (BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME,
+                                            locate_weights, parse_size, plan_shards, shard_name, stale_weight_files)
 
 from . import formats
+from .arrays import DTYPES, cast_floats
 from .convert import pt_to_tf, tf_to_pt
+from .staging import staged_directory
 from .weight_map import resolve_architecture, tf_model_name
 
 DIRECTIONS = ("pt-to-tf", "tf-to-pt", "tf1-to-pt", "tf1-to-tf")
-DTYPES = ("float32", "float16", "bfloat16")
+PT_FORMATS = ("safetensors", "bin")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-PT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-TF_FILE = "tf_model.h5"
 TF1_CONFIGS = ("config.json", "bert_config.json", "mobilebert_config.json")
 
 
@@ -40,20 +44,25 @@ class Summary:
     direction: str
     source: str  # the weights file (or TF1 prefix) read
     architecture: str
-    weights_path: str
+    weights_path: str  # the weights file written (the index, when sharded)
     num_tensors: int
     num_bytes: int
     dtypes: List[str]
     copied: List[str] = field(default_factory=list)
-    skipped: Dict[str, str] = field(default_factory=dict)
+    skipped: Dict[str, str] = field(default_factory=dict)  # source tensors left out: name -> why
+    filled: Dict[str, str] = field(default_factory=dict)  # target tensors not in the source (TF1): name -> why
+    shards: List[str] = field(default_factory=list)
 
     def lines(self) -> List[str]:
-        out = [f"wrote {self.weights_path}: {self.num_tensors} tensors, {self.num_bytes / 2**20:.1f} MiB, "
+        shards = f" (+ {len(self.shards)} shards)" if self.shards else ""
+        out = [f"wrote {self.weights_path}{shards}: {self.num_tensors} tensors, {self.num_bytes / 2**20:.1f} MiB, "
                f"{'/'.join(self.dtypes)}, {self.architecture} (from {self.source})"]
         if self.copied:
             out.append("copied alongside: " + ", ".join(self.copied))
         for name, reason in sorted(self.skipped.items()):
             out.append(f"skipped {name}: {reason}")
+        for name, reason in sorted(self.filled.items()):
+            out.append(f"filled {name}: {reason}")
         return out
 
 
@@ -67,18 +76,6 @@ def _bar(progress: bool, total: int):
     return tqdm(total=total, desc="converting", unit="step", leave=False)
 
 
-def _cast(weights: Dict[str, np.ndarray], dtype: Optional[str]) -> Dict[str, np.ndarray]:
-    if dtype is None:
-        return weights
-    if dtype == "bfloat16":
-        from ml_dtypes import bfloat16 as target  # installed with tensorflow; clear error otherwise below
-    else:
-        target = np.dtype(dtype)
-    # Only floating tensors change type; integer buffers keep theirs.
-    return {k: v.astype(target) if np.issubdtype(v.dtype, np.floating) or v.dtype.name == "bfloat16" else v
-            for k, v in weights.items()}
-
-
 def _source_dir(src: str) -> str:
     """Where config.json and the tokenizer files are for `src` (a directory, a file in one, or a repo id)."""
     if os.path.isdir(src):
@@ -86,40 +83,6 @@ def _source_dir(src: str) -> str:
     if os.path.isfile(src) or os.path.isfile(src + ".index"):  # a weights file or a TF1 checkpoint prefix
         return os.path.dirname(os.path.abspath(src))
     return src  # a hub repo id
-
-
-def _find_pt(src: str, hub: dict):
-    """(path, reader) of the PyTorch weights of src."""
-    readers = {".safetensors": formats.read_safetensors, ".index.json": formats.read_sharded_safetensors,
-               ".bin": formats.read_pytorch_bin}
-    if os.path.isfile(src):
-        for ext, reader in readers.items():
-            if src.endswith(ext):
-                return src, reader
-        raise ValueError(f"{src}: unknown PyTorch weights format; expected .safetensors, .safetensors.index.json or .bin")
-    for name, reader in zip(PT_FILES, readers.values()):
-        path = resolve_file(src, name, required=False, **hub)
-        if path is not None:
-            if name.endswith(".index.json") and not os.path.isdir(src):
-                for shard in sorted(set(_index_shards(path))):
-                    resolve_file(src, shard, **hub)  # download the shards next to the index
-            return path, reader
-    raise FileNotFoundError(f"no PyTorch weights in {src}: looked for {', '.join(PT_FILES)}")
-
-
-def _index_shards(index_path: str):
-    import json
-
-    with open(index_path, encoding="utf-8") as f:
-        return json.load(f)["weight_map"].values()
-
-
-def _find_tf(src: str, hub: dict) -> str:
-    if os.path.isfile(src):
-        if not src.endswith(".h5"):
-            raise ValueError(f"{src}: expected a Keras .h5 weights file (tf_model.h5)")
-        return src
-    return resolve_file(src, TF_FILE, **hub)
 
 
 def _load_config(src_dir: str, direction: str, config_path: Optional[str], hub: dict) -> MobileBertConfig:
@@ -134,31 +97,103 @@ def _load_config(src_dir: str, direction: str, config_path: Optional[str], hub: 
                             "file inside one, or a reachable hub repo id); pass --config PATH if it lies elsewhere")
 
 
-def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, force: bool = False,
-                       architecture: Optional[str] = None, config_path: Optional[str] = None, progress: bool = False,
-                       hub_kwargs: Optional[dict] = None, on_step: Optional[Callable[[str], None]] = None) -> Summary:
+def _check_options(direction, dtype, pt_format, max_shard_size) -> Optional[int]:
+    """Refuse impossible option sets before anything is read; the shard limit in bytes (or None)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+    if pt_format not in PT_FORMATS:
+        raise ValueError(f"unknown PyTorch weights format {pt_format!r}; allowed: {', '.join(PT_FORMATS)}")
     to_tf = direction.endswith("-to-tf")
     if to_tf and dtype == "bfloat16":
         raise ValueError("tf_model.h5 cannot hold bfloat16 (Keras h5 files have no such type); use float32 or float16")
+    if to_tf and (pt_format != "safetensors" or max_shard_size is not None):
+        raise ValueError("--format and --max-shard-size choose the PyTorch weights file; a conversion to TF writes tf_model.h5")
+    if pt_format == "bin" and max_shard_size is not None:
+        raise ValueError("--max-shard-size shards model.safetensors; pytorch_model.bin is written whole")
+    if pt_format == "bin" and importlib.util.find_spec("torch") is None:
+        raise ImportError("--format bin writes pytorch_model.bin with torch.save and needs torch (pip install torch); "
+                          "the default model.safetensors needs no torch")
+    return None if max_shard_size is None else parse_size(max_shard_size)
+
+
+def _weight_names(to_tf: bool, pt_format: str, out: Optional[Dict[str, np.ndarray]], shard_limit: Optional[int]) -> List[str]:
+    """The weight files the conversion writes, the main one last (out=None: before the weights are known,
+    the index stands for a sharded set)."""
+    if to_tf:
+        return [TF_WEIGHTS_NAME]
+    if pt_format == "bin":
+        return [BIN_WEIGHTS_NAME]
+    if shard_limit is not None:
+        if out is None:
+            return [SAFE_INDEX_NAME]
+        plan = plan_shards([(k, v.nbytes) for k, v in out.items()], shard_limit)
+        if len(plan) > 1:  # as the hub does: one shard that holds everything is plain model.safetensors
+            return [shard_name(i, len(plan)) for i in range(1, len(plan) + 1)] + [SAFE_INDEX_NAME]
+    return [SAFE_WEIGHTS_NAME]
+
+
+def _refuse_overwrite(dst: str, targets: List[str], kind: str, force: bool) -> List[str]:
+    """Raise unless force when dst holds any target or stale weights of `kind`; returns the stale names
+    (weights of an earlier save in another layout, which would shadow or contradict the new ones)."""
+    present = sorted(os.listdir(dst)) if os.path.isdir(dst) else []
+    stale = [n for n in stale_weight_files(present, kind) if n not in targets]
+    existing = [n for n in targets if n in present] + stale
+    if existing and not force:
+        raise FileExistsError(f"{', '.join(os.path.join(dst, n) for n in existing)} already exist(s); "
+                              "pass --force to overwrite")
+    return stale
+
+
+def _write_weights(stage: str, names: List[str], out: Dict[str, np.ndarray], arch: str, shard_limit: Optional[int]) -> str:
+    """Write the converted weights into the staging directory; the main file's name."""
+    main = names[-1]
+    if main == TF_WEIGHTS_NAME:
+        formats.write_tf_h5(os.path.join(stage, main), out, model_name=tf_model_name(arch))
+    elif main == BIN_WEIGHTS_NAME:
+        formats.write_pytorch_bin(os.path.join(stage, main), out)
+    elif main == SAFE_WEIGHTS_NAME:
+        formats.write_safetensors(os.path.join(stage, main), out, {"format": "pt"})
+    else:
+        formats.write_sharded_safetensors(stage, out, shard_limit, {"format": "pt"})
+    return main
+
+
+def _read_source(direction: str, src: str, hub: dict, skipped: dict):
+    """(source path, {name: array}, kind) of the checkpoint to convert."""
+    if direction.startswith("tf1"):
+        from .tf1 import read_tf1_checkpoint
+
+        return src, read_tf1_checkpoint(src, skipped=skipped), "tf1"
+    kind = "pt" if direction == "pt-to-tf" else "tf"
+    hint = "convert it with tf-to-pt instead." if kind == "pt" else "convert them with pt-to-tf instead."
+    files = locate_weights(src, kind, hub, resolve_file, other_hint=hint)
+    return files.path, formats.read_weights(files), kind
+
+
+def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, force: bool = False,
+                       architecture: Optional[str] = None, config_path: Optional[str] = None, progress: bool = False,
+                       hub_kwargs: Optional[dict] = None, on_step: Optional[Callable[[str], None]] = None,
+                       pt_format: str = "safetensors", max_shard_size=None) -> Summary:
+    shard_limit = _check_options(direction, dtype, pt_format, max_shard_size)
+    to_tf = direction.endswith("-to-tf")
     src, dst = os.fspath(src), os.fspath(dst)
     hub = dict(hub_kwargs or {})
+    if direction.startswith("tf1") and not (os.path.exists(src) or os.path.isfile(src + ".index")):
+        # TF1 checkpoints are local files: a name that is not one is not looked up on the hub.
+        raise FileNotFoundError(f"no TF1 checkpoint at {src}: neither {src}.index nor a directory of that name exists "
+                                "(TF1 checkpoints are read from local files, not from the hub)")
     src_dir = _source_dir(src)
     if os.path.isfile(dst):
         raise ValueError(f"the destination {dst} is a file; it must be a directory")
     if os.path.isdir(src_dir) and os.path.isdir(dst) and os.path.samefile(src_dir, dst):
         raise ValueError(f"the destination {dst} is the source directory; the source is never modified: choose another")
-    weights_name = TF_FILE if to_tf else "model.safetensors"
     config = _load_config(src_dir, direction, config_path, hub)  # first: an absent source fails here, early
     tokenizer = {name: path for name in TOKENIZER_FILES
                  if (path := resolve_file(src_dir, name, required=False, **hub)) is not None}
-    targets = [weights_name, "config.json", *tokenizer]
-    existing = [n for n in targets if os.path.exists(os.path.join(dst, n))]
-    if existing and not force:
-        raise FileExistsError(f"{', '.join(os.path.join(dst, n) for n in existing)} already exist(s); pass --force to overwrite")
+    kind_out = "tf" if to_tf else "pt"
+    _refuse_overwrite(dst, [*_weight_names(to_tf, pt_format, None, shard_limit), "config.json", *tokenizer], kind_out, force)
 
     bar = _bar(progress, 4)
 
@@ -171,51 +206,37 @@ def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, fo
 
     try:
         skipped: Dict[str, str] = {}
+        filled: Dict[str, str] = {}
         # 1. read
-        if direction == "pt-to-tf":
-            source, reader = _find_pt(src, hub)
-            weights = reader(source)
-            kind = "pt"
-        elif direction == "tf-to-pt":
-            source = _find_tf(src, hub)
-            weights = formats.read_tf_h5(source)
-            kind = "tf"
-        else:
-            from .tf1 import read_tf1_checkpoint
-
-            source = src
-            weights = read_tf1_checkpoint(src, skipped=skipped)
-            kind = "tf1"
+        source, weights, kind = _read_source(direction, src, hub, skipped)
         step("read")
         # 2. convert (strict: raises before anything is written)
+        arch = resolve_architecture(weights, kind, config, architecture)
         if kind == "tf1":
             from .tf1 import tf1_to_pt, tf1_to_tf
 
-            arch = resolve_architecture(weights, "tf1", config, architecture)
-            out = (tf1_to_tf if to_tf else tf1_to_pt)(weights, config, arch, skipped)
+            out = (tf1_to_tf if to_tf else tf1_to_pt)(weights, config, arch, skipped, filled)
         else:
-            arch = resolve_architecture(weights, kind, config, architecture)
             out = (pt_to_tf if to_tf else tf_to_pt)(weights, config, arch, skipped)
         del weights
-        out = _cast(out, dtype)
+        out = cast_floats(out, dtype)
         step("convert")
-        # 3. write the weights, then config.json (a directory with a config is complete), then the tokenizer
-        os.makedirs(dst, exist_ok=True)
-        weights_path = os.path.join(dst, weights_name)
-        if to_tf:
-            formats.write_tf_h5(weights_path, out, model_name=tf_model_name(arch))
-        else:
-            formats.write_safetensors(weights_path, out, {"format": "pt"})
-        step("write")
-        atomic_write_text(os.path.join(dst, "config.json"), config.copy(architectures=[arch]).to_json_string())
-        copied = ["config.json"]
-        for name, path in tokenizer.items():
-            with atomic_path(os.path.join(dst, name)) as tmp:
-                shutil.copyfile(path, tmp)
-            copied.append(name)
-        step("copy")
+        # 3. checked again now that the shard names are known
+        names = _weight_names(to_tf, pt_format, out, shard_limit)
+        stale = _refuse_overwrite(dst, [*names, "config.json", *tokenizer], kind_out, force)
+        # 4. write everything into a staging directory; it replaces DST's files only when complete
+        with staged_directory(dst, remove=stale) as stage:
+            main = _write_weights(stage, names, out, arch, shard_limit)
+            step("write")
+            atomic_write_text(os.path.join(stage, "config.json"), config.copy(architectures=[arch]).to_json_string())
+            copied = ["config.json"]
+            for name, path in tokenizer.items():
+                shutil.copyfile(path, os.path.join(stage, name))
+                copied.append(name)
+            step("copy")
     finally:
         if bar is not None:
             bar.close()
-    return Summary(direction, source, arch, weights_path, len(out), sum(int(v.nbytes) for v in out.values()),
-                   sorted({str(v.dtype) for v in out.values()}), copied, skipped)
+    shards = [os.path.join(dst, n) for n in names[:-1]]
+    return Summary(direction, source, arch, os.path.join(dst, main), len(out), sum(int(v.nbytes) for v in out.values()),
+                   sorted({str(v.dtype) for v in out.values()}), copied, skipped, filled, shards)

@@ -4,30 +4,33 @@
     read_sharded_safetensors(index_path)    model.safetensors.index.json -> {PT name: array}
     read_pytorch_bin(path)                  pytorch_model.bin (zip pickle, tensors only) -> {PT name: array}
     read_tf_h5(path)                        tf_model.h5 (Keras h5 weights) -> {TF name without model prefix: array}
-    write_safetensors(path, tensors, metadata)  atomic
-    write_tf_h5(path, weights, model_name)      atomic; the group/attribute structure of Keras h5 weight files
+    read_weights(files)                     a located checkpoint (mobilebert_common.weight_files.WeightFiles)
+    write_safetensors(path, tensors, metadata)                  atomic
+    write_sharded_safetensors(directory, tensors, max_shard_size, metadata)
+                                            model-0000i-of-0000n.safetensors + the hub's index JSON, each atomic
+    write_pytorch_bin(path, tensors)        torch.save (needs torch), atomic
+    write_tf_h5(path, weights, model_name)  atomic; the group/attribute structure of Keras h5 weight files
 
 Every error names the file. bfloat16 arrays use ml_dtypes (installed with tensorflow / jax) when present.
+pytorch_model.bin lives in conversion/pytorch_bin.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import struct
-import zipfile
-from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from mobilebert_common.files import atomic_path
+from mobilebert_common.files import atomic_path, atomic_write_text
+from mobilebert_common.weight_files import (SAFE_INDEX_NAME, WeightFiles, corrupt_file_error, index_json, parse_size,
+                                            plan_shards, read_index, shard_name)
 
-try:  # bfloat16 for numpy; optional
-    from ml_dtypes import bfloat16 as _BF16
-except ImportError:  # pragma: no cover - depends on the environment
-    _BF16 = None
+from .arrays import BF16 as _BF16
+from .arrays import need_file as _need_file
+from .pytorch_bin import read_pytorch_bin, write_pytorch_bin  # noqa: F401  (part of this module's API)
 
 # safetensors dtype tag <-> numpy dtype
 _ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
@@ -35,17 +38,6 @@ _ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np
 if _BF16 is not None:
     _ST_DTYPES["BF16"] = _BF16
 _ST_TAGS = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
-
-
-def _need_file(path) -> str:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such weights file: {path}")
-    return path
-
-
-def _corrupt(path: str, kind: str, why) -> ValueError:
-    return ValueError(f"{path} is not a valid {kind} file (truncated or corrupt?): {why}")
 
 
 # ----------------------------------------------------------------------------- safetensors
@@ -65,7 +57,7 @@ def read_safetensors(path) -> Dict[str, np.ndarray]:
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
     except (ValueError, UnicodeDecodeError) as err:
-        raise _corrupt(path, "safetensors", err) from None
+        raise corrupt_file_error(path, "safetensors", err) from None
     base = 8 + n
     out = {}
     for name, info in header.items():
@@ -79,7 +71,7 @@ def read_safetensors(path) -> Dict[str, np.ndarray]:
         start, end = info["data_offsets"]
         shape = tuple(info["shape"])
         if base + end > len(data) or end - start != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-            raise _corrupt(path, "safetensors", f"tensor {name!r} {shape} {tag} does not fit its byte range")
+            raise corrupt_file_error(path, "safetensors", f"tensor {name!r} {shape} {tag} does not fit its byte range")
         count = (end - start) // dtype.itemsize
         out[name] = (np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=count, offset=base + start).reshape(shape)
                      if count else np.zeros(shape, dtype))
@@ -89,11 +81,7 @@ def read_safetensors(path) -> Dict[str, np.ndarray]:
 def read_sharded_safetensors(index_path) -> Dict[str, np.ndarray]:
     """All tensors of a model.safetensors.index.json and the shards next to it; each name from its listed shard."""
     index_path = _need_file(index_path)
-    try:
-        with open(index_path, encoding="utf-8") as f:
-            weight_map = json.load(f)["weight_map"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise _corrupt(index_path, "safetensors index", err) from None
+    weight_map = read_index(index_path)
     directory = os.path.dirname(os.path.abspath(index_path))
     out = {}
     for shard in sorted(set(weight_map.values())):
@@ -131,90 +119,36 @@ def write_safetensors(path, tensors: Dict[str, np.ndarray], metadata: Optional[d
                 f.write(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
-# ----------------------------------------------------------------------------- pytorch_model.bin
-# torch's storage classes -> numpy dtype. Only these, the tensor rebuild functions and OrderedDict may
-# appear in the pickle: anything else could run code (the spirit of torch.load(weights_only=True)).
-_STORAGES = {"DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
-             "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16, "CharStorage": np.int8,
-             "ByteStorage": np.uint8, "BoolStorage": np.bool_}
-if _BF16 is not None:
-    _STORAGES["BFloat16Storage"] = _BF16
+def write_sharded_safetensors(directory, tensors: Dict[str, np.ndarray], max_shard_size: Union[int, str] = "5GB",
+                              metadata: Optional[dict] = None) -> List[str]:
+    """Shards model-0000i-of-0000n.safetensors of at most ``max_shard_size`` bytes each (a larger tensor
+    gets one of its own), then model.safetensors.index.json as the hub writes it:
+    {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Each file is atomic and the index
+    comes last, so an index always describes complete shards. Returns the paths, index last.
+
+    Shards of an earlier save with another count are left in place; write into a fresh directory
+    (the conversion CLI stages its output and replaces stale shards).
+    """
+    directory = os.fspath(directory)
+    limit = parse_size(max_shard_size)
+    arrays = {name: np.asarray(a) for name, a in tensors.items()}
+    plan = plan_shards([(name, a.nbytes) for name, a in arrays.items()], limit)
+    paths, weight_map = [], {}
+    for i, names in enumerate(plan, start=1):
+        name = shard_name(i, len(plan))
+        write_safetensors(os.path.join(directory, name), {k: arrays[k] for k in names}, metadata)
+        weight_map.update((k, name) for k in names)
+        paths.append(os.path.join(directory, name))
+    index = os.path.join(directory, SAFE_INDEX_NAME)
+    atomic_write_text(index, index_json(weight_map, sum(a.nbytes for a in arrays.values())))
+    return paths + [index]
 
 
-class _Storage:
-    def __init__(self, dtype):
-        self.dtype = np.dtype(dtype)
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
-    # storage: a flat numpy array of the storage's dtype; size/stride in elements.
-    size, stride = tuple(size), tuple(stride)
-    if not size:
-        return np.array(storage[storage_offset])  # 0-d
-    view = np.lib.stride_tricks.as_strided(storage[storage_offset:], shape=size,
-                                           strides=tuple(s * storage.itemsize for s in stride))
-    return np.array(view)  # own the memory, contiguous
-
-
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *args):
-    return data
-
-
-_ALLOWED = {("collections", "OrderedDict"): OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter}
-
-
-def read_pytorch_bin(path) -> Dict[str, np.ndarray]:
-    """{name: array} of a zip-format pytorch_model.bin, without torch and without running pickled code."""
-    path = _need_file(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{path} is not a zip-format PyTorch checkpoint (truncated or corrupt, or the legacy "
-                         f"pre-1.6 format: re-save it with torch.save): {err}") from None
-    with archive:
-        names = archive.namelist()
-        pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
-        if pkl is None:
-            raise ValueError(f"{path}: no data.pkl in the archive; not a PyTorch checkpoint")
-        prefix = pkl[: -len("data.pkl")]
-        storages = {}
-
-        class Unpickler(pickle.Unpickler):
-            def find_class(self, module, name):
-                if (module, name) in _ALLOWED:
-                    return _ALLOWED[(module, name)]
-                if module == "torch" and name in _STORAGES:
-                    return _Storage(_STORAGES[name])
-                raise ValueError(
-                    f"{path} holds {module}.{name}, which is not a tensor; only tensors and plain containers are "
-                    f"read (weights_only): refusing to run code from a pickle")
-
-            def persistent_load(self, pid):
-                # ('storage', storage_type, key, location, numel)
-                if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
-                    raise ValueError(f"{path}: unexpected persistent id {pid!r}")
-                storage_type, key = pid[1], pid[2]
-                if not isinstance(storage_type, _Storage):
-                    raise ValueError(f"{path}: unsupported storage {storage_type!r}")
-                if key not in storages:
-                    raw = archive.read(f"{prefix}data/{key}")
-                    storages[key] = np.frombuffer(raw, dtype=storage_type.dtype.newbyteorder("<"))
-                return storages[key]
-
-        try:
-            with archive.open(pkl) as f:
-                state = Unpickler(f).load()
-        except ValueError:
-            raise
-        except (pickle.UnpicklingError, EOFError, KeyError, zipfile.BadZipFile, OSError, TypeError) as err:
-            raise _corrupt(path, "PyTorch (pytorch_model.bin)", err) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
-        raise ValueError(f"{path} does not hold a flat state dict of tensors")
-    return dict(state)
+def read_weights(files: WeightFiles) -> Dict[str, np.ndarray]:
+    """The tensors of a located checkpoint, by its format."""
+    readers = {"safetensors": read_safetensors, "sharded": read_sharded_safetensors, "bin": read_pytorch_bin,
+               "h5": read_tf_h5}
+    return readers[files.format](files.path)
 
 
 # ----------------------------------------------------------------------------- tf_model.h5
@@ -258,7 +192,7 @@ def read_tf_h5(path) -> Dict[str, np.ndarray]:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise _corrupt(path, "Keras HDF5 (tf_model.h5)", err) from None
+        raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
     out = {}
     try:
         with f:
@@ -274,7 +208,7 @@ def read_tf_h5(path) -> Dict[str, np.ndarray]:
                     name = weight if weight.startswith(layer + "/") else weight.split("/", 1)[-1]
                     out[name] = np.asarray(group[weight][()])
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise _corrupt(path, "Keras HDF5 (tf_model.h5)", err) from None
+        raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
     return out
 
 

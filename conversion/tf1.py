@@ -4,14 +4,15 @@ The only module of `conversion` that imports tensorflow (for its checkpoint read
 when a checkpoint is read.
 
     read_tf1_checkpoint(path, skipped=None) -> {TF1 variable name: array}   optimizer state left out
-    tf1_to_pt(tf1_weights, config, architecture=None, skipped=None) -> {PT name: array}
-    tf1_to_tf(tf1_weights, config, architecture=None, skipped=None) -> {TF h5 name: array}
+    tf1_to_pt(tf1_weights, config, architecture=None, skipped=None, filled=None) -> {PT name: array}
+    tf1_to_tf(tf1_weights, config, architecture=None, skipped=None, filled=None) -> {TF h5 name: array}
 
-TF1 names (weight_map.Entry.tf1_name): bert/embeddings/word_embeddings (V, E), bert/encoder/layer_N/
-attention/self/query/kernel (in, out), ffn_layer_i, FakeLayerNorm/{gamma,beta} for NoNorm,
-cls/predictions/extra_output_weights (V, H - E), cls/seq_relationship/output_weights (2, H),
-cls/squad/output_weights (2, H) for SQuAD fine-tunes (-> the question-answering head), and the
-classifier fine-tunes' top-level output_weights (num_labels, H) / output_bias.
+Names and layouts come from the table (weight_map.Entry.tf1_name, .tf1_transform): bert/embeddings/
+word_embeddings (V, E), bert/encoder/layer_N/attention/self/query/kernel (in, out), ffn_layer_i,
+FakeLayerNorm/{gamma,beta} for NoNorm, cls/predictions/extra_output_weights (V, H - E),
+cls/seq_relationship/output_weights (2, H), cls/squad/output_weights (2, H) for SQuAD fine-tunes
+(-> the question-answering head), and run_classifier fine-tunes' top-level output_weights
+(num_labels, H) / output_bias.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ import numpy as np
 
 from mobilebert_common import MobileBertConfig
 
-from .convert import ConversionError, _check, _names, pt_to_tf
+from .convert import _check, pt_to_tf
 from .weight_map import Entry, detect_architecture, entries, normalize_architecture
 
-# Optimizer state and bookkeeping in training checkpoints: Adam/LAMB slots, step counters.
+# Optimizer state and bookkeeping in training checkpoints: Adam/LAMB slots (BERT's optimizers name them
+# <var>/adam_m, <var>/adam_v; TF1 tf.train optimizers <var>/<Name>, <var>/<Name>_1, e.g. <var>/LAMB_1),
+# their beta powers, step counters and loss-scale state.
 _OPTIMIZER = re.compile(r"(^|/)(adam_[mv]|lamb_[mv]|Adam(_\d+)?|LAMB(_\d+)?|Momentum|AdamWeightDecayOptimizer\w*|"
                         r"LAMBOptimizer\w*)(/|$)|(^|/)global_step$|(^|/)beta[12]_power$|^good_steps$|^loss_scale$")
+FILLED_REASON = "not in the TF1 checkpoint, and unused by this config (forward never reads it): filled with zeros"
 
 
 def is_optimizer_state(name: str) -> bool:
@@ -38,9 +42,13 @@ def is_optimizer_state(name: str) -> bool:
 
 def read_tf1_checkpoint(path, skipped: Optional[dict] = None) -> Dict[str, np.ndarray]:
     """Model variables of a TF1 checkpoint (a prefix like model.ckpt-5000, or a directory holding one)."""
+    path = os.fspath(path)
+    if not (os.path.isdir(path) or os.path.isfile(path) or os.path.isfile(path + ".index")):
+        # Before importing tensorflow: a wrong path fails at once.
+        raise FileNotFoundError(f"no TF1 checkpoint at {path}: neither {path}.index nor a directory holding one exists "
+                                "(TF1 checkpoints are read from local files)")
     import tensorflow as tf  # only here: conversion stays importable without tensorflow
 
-    path = os.fspath(path)
     if os.path.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
@@ -68,54 +76,50 @@ def read_tf1_checkpoint(path, skipped: Optional[dict] = None) -> Dict[str, np.nd
     return out
 
 
-def _tf1_name(entry: Entry) -> Optional[str]:
-    if entry.tf1_name:
-        return entry.tf1_name
-    # run_classifier.py fine-tunes: top-level output_weights (num_labels, H) / output_bias
-    return {"classifier.weight": "output_weights", "classifier.bias": "output_bias"}.get(entry.pt_name)
-
-
-def _to_pt_layout(tf1_name: str, array: np.ndarray) -> np.ndarray:
-    # Dense kernels are (in, out) as in Keras; extra_output_weights is (V, H - E) where PT has (H - E, V);
-    # output_weights (2 or num_labels, H) already have PT's layout.
-    if tf1_name.endswith("/kernel") or tf1_name.endswith("extra_output_weights"):
-        return np.ascontiguousarray(array.T)
-    return array
+def _to_pt_layout(entry: Entry, array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array.T) if entry.tf1_transform == "transpose" else array
 
 
 def tf1_to_pt(tf1_weights: Dict[str, np.ndarray], config: MobileBertConfig, architecture: Optional[str] = None,
-              skipped: Optional[dict] = None) -> Dict[str, np.ndarray]:
-    """{TF1 name: array} -> {PT state-dict name: array}, strict like convert.tf_to_pt."""
+              skipped: Optional[dict] = None, filled: Optional[dict] = None) -> Dict[str, np.ndarray]:
+    """{TF1 name: array} -> {PT state-dict name: array}, strict like convert.tf_to_pt.
+
+    ``skipped`` gets {TF1 name: reason} of the source tensors left out (optimizer state, an unused
+    pooler), ``filled`` {PT name: reason} of the tensors filled with zeros (see below).
+    """
     weights = {k: v for k, v in tf1_weights.items() if not is_optimizer_state(k)}
     skip = {k: "optimizer state" for k in tf1_weights if k not in weights}
     arch = normalize_architecture(architecture) if architecture else detect_architecture(weights, "tf1")
     table = [e for e in entries(config, arch) if e.transform != "tie"]  # the decoder is the embeddings
-    by_tf1 = {_tf1_name(e): e for e in table}
-    if None in by_tf1:
-        raise ConversionError(f"{arch} has tensors without a TF1 name: {_names(e.pt_name for e in table if not _tf1_name(e))}")
+    by_tf1 = {e.tf1_name: e for e in table}
     for name in list(weights):
         if name.startswith("bert/pooler/") and name not in by_tf1:
             # fine-tuned checkpoints keep the pre-training pooler that heads without one never use
             skip[name] = f"{arch} has no pooler (or classifier_activation is off)"
             del weights[name]
-    missing = [n for n in by_tf1 if n not in weights]
+    # Google's TF1 code builds embedding_transformation only with trigram_input or E != H, and the shared
+    # q/k bottleneck only where attention reads it; the hub's models (and ours) build both always, so its
+    # checkpoints lack tensors that this config never reads (Entry.unused). Zeros fill them: deterministic,
+    # and no output depends on them. Reported, never silent.
+    fill = [name for name, e in by_tf1.items() if e.unused and name not in weights]
+    missing = [n for n in by_tf1 if n not in weights and n not in fill]
     unexpected = [n for n in weights if n not in by_tf1]
-    mismatched = []
-    for name, entry in by_tf1.items():
-        if name in weights:
-            got = _to_pt_layout(name, weights[name]).shape
-            if tuple(got) != tuple(entry.shape):
-                mismatched.append(f"{name} has shape {tuple(weights[name].shape)} "
-                                  f"(as PT {tuple(got)}), the config implies PT {tuple(entry.shape)} for {entry.pt_name}")
+    mismatched = [f"{name} has shape {tuple(np.shape(weights[name]))}, the config implies {e.tf1_shape} (PT {e.pt_name})"
+                  for name, e in by_tf1.items() if name in weights and tuple(np.shape(weights[name])) != e.tf1_shape]
     _check("TF1", arch, missing, unexpected, mismatched)
+    dtype = next((v.dtype for v in weights.values() if np.issubdtype(v.dtype, np.floating)), np.dtype(np.float32))
+    out = {e.pt_name: np.zeros(e.shape, dtype) if name in fill else _to_pt_layout(e, weights[name])
+           for name, e in by_tf1.items()}
     if skipped is not None:
         skipped.update(skip)
-    return {e.pt_name: _to_pt_layout(name, weights[name]) for name, e in by_tf1.items()}
+    if filled is not None:
+        filled.update((by_tf1[name].pt_name, FILLED_REASON) for name in fill)
+    return out
 
 
 def tf1_to_tf(tf1_weights: Dict[str, np.ndarray], config: MobileBertConfig, architecture: Optional[str] = None,
-              skipped: Optional[dict] = None) -> Dict[str, np.ndarray]:
+              skipped: Optional[dict] = None, filled: Optional[dict] = None) -> Dict[str, np.ndarray]:
     """{TF1 name: array} -> {TF h5 name: array} (through the PT names; the decoder copy is the embeddings)."""
     arch = normalize_architecture(architecture) if architecture else detect_architecture(
         [k for k in tf1_weights if not is_optimizer_state(k)], "tf1")
-    return pt_to_tf(tf1_to_pt(tf1_weights, config, arch, skipped), config, arch)
+    return pt_to_tf(tf1_to_pt(tf1_weights, config, arch, skipped, filled), config, arch)

@@ -15,7 +15,10 @@ import numpy as np
 
 from mobilebert_common import MobileBertConfig
 
+from mobilebert_common.weight_files import locate_weights
+
 from . import formats
+from .arrays import cast_floats
 from .convert import pt_to_tf, tf_to_pt
 from .weight_map import normalize_architecture, tf_model_name
 
@@ -30,7 +33,7 @@ def check_available() -> None:
     missing = [m for m in ("torch", "tensorflow", "tf_keras") if importlib.util.find_spec(m) is None]
     if missing:
         raise VerifyUnavailable(f"--verify runs the model in both frameworks and needs {', '.join(missing)} installed "
-                                "(pip install 'mobilebert[all]'); convert without --verify, or install them")
+                                "(pip install 'mobilebert-suite[all]'); convert without --verify, or install them")
 
 
 def probe_inputs(config: MobileBertConfig, architecture: str, batch: int = 2, seq: int = 8) -> dict:
@@ -59,14 +62,16 @@ def verify_checkpoint(dst: str, to_tf: bool) -> float:
     torch = importlib.import_module("torch")
     with tempfile.TemporaryDirectory() as other:
         config.save_pretrained(other)
+        # The written file, read back as users read it (any layout: h5, safetensors, shards, bin).
+        written = formats.read_weights(locate_weights(dst, "tf" if to_tf else "pt"))
         if to_tf:
             tf_dir, pt_dir = dst, other
-            pt_weights = tf_to_pt(formats.read_tf_h5(os.path.join(dst, "tf_model.h5")), config, arch)
-            formats.write_safetensors(os.path.join(other, "model.safetensors"), _float32(pt_weights), {"format": "pt"})
+            pt_weights = cast_floats(tf_to_pt(written, config, arch), "float32")
+            formats.write_safetensors(os.path.join(other, "model.safetensors"), pt_weights, {"format": "pt"})
         else:
             pt_dir, tf_dir = dst, other
-            tf_weights = pt_to_tf(formats.read_safetensors(os.path.join(dst, "model.safetensors")), config, arch)
-            formats.write_tf_h5(os.path.join(other, "tf_model.h5"), _float32(tf_weights), model_name=tf_model_name(arch))
+            tf_weights = cast_floats(pt_to_tf(written, config, arch), "float32")
+            formats.write_tf_h5(os.path.join(other, "tf_model.h5"), tf_weights, model_name=tf_model_name(arch))
         pt_model = getattr(pt_mod, arch).from_pretrained(pt_dir, torch_dtype=torch.float32).eval()
         tf_model = getattr(tf_mod, "TF" + arch).from_pretrained(tf_dir)
     inputs = probe_inputs(config, arch)
@@ -85,8 +90,3 @@ def verify_checkpoint(dst: str, to_tf: bool) -> float:
     if not worst <= RTOL:
         raise ValueError(f"--verify failed: PyTorch and TF outputs differ by {worst:.3g} (relative), more than {RTOL:g}")
     return worst
-
-
-def _float32(weights):
-    return {k: v.astype(np.float32) if v.dtype != np.float32 and v.dtype.kind in "fV" or v.dtype.name == "bfloat16"
-            else v for k, v in weights.items()}

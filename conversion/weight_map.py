@@ -3,11 +3,15 @@
 API (others call these):
 
     entries(config, architecture) -> list[Entry]   # ordered; one Entry per tensor of the model
-    Entry(pt_name, tf_name, transform, tf1_name, shape, tied_to, unused)
+    Entry(pt_name, tf_name, transform, tf1_name, shape, tied_to, unused, tf1_transform)
         transform: "none"      same array in both frameworks (embeddings, biases, norms, predictions dense)
                    "transpose" TF Dense kernel (in, out) = PT Linear weight (out, in) transposed
                    "tie"       TF-only copy of another tensor (the masked-LM decoder = word embeddings);
                                the PT model ties it, so PT files never hold it
+        tf1_name:  the variable in Google's TF1 checkpoints (None: TF1 has no such tensor, the decoder)
+        tf1_transform: "none" or "transpose", TF1 array -> PT array: TF1 dense kernels are (in, out),
+                   extra_output_weights is (vocab, hidden - embedding); the output_weights of the
+                   NSP, SQuAD and run_classifier heads already have PT's (out, in)
         shape:     the PT-layout shape the config implies
         unused:    built and stored (the hub's checkpoints hold it) but never read by forward for this config
     ARCHITECTURES, normalize_architecture(name), detect_architecture(names, kind), resolve_architecture(...)
@@ -23,7 +27,8 @@ has a pooler.
 
 Names: PT heads prefix the backbone with "mobilebert." (a bare MobileBertModel file has no
 prefix); TF always nests the backbone under "mobilebert/" and drops the h5's model-name
-component; TF1 uses "bert/..." and "cls/...".
+component; TF1 uses "bert/..." and "cls/...", and run_classifier.py fine-tunes keep their
+classifier as the top-level output_weights / output_bias.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ ARCHITECTURES = {
 }
 
 TRANSFORMS = ("none", "transpose", "tie")
+TF1_TRANSFORMS = ("none", "transpose")
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,15 @@ class Entry:
     shape: tuple = ()  # PT-layout shape implied by the config
     tied_to: Optional[str] = None  # for "tie": pt_name of the tensor this one copies
     unused: bool = False  # in the checkpoint layout, but forward never reads it for this config
+    tf1_transform: str = "none"  # TF1 array -> PT array: "none" | "transpose"
 
     @property
     def tf_shape(self) -> tuple:
         return tuple(reversed(self.shape)) if self.transform == "transpose" else tuple(self.shape)
+
+    @property
+    def tf1_shape(self) -> tuple:
+        return tuple(reversed(self.shape)) if self.tf1_transform == "transpose" else tuple(self.shape)
 
 
 def normalize_architecture(name: str) -> str:
@@ -100,24 +111,24 @@ class _Builder:
         self.config = config
         self.out: list[Entry] = []
 
-    def dense(self, pt: str, tf: str, tf1: Optional[str], out_features: int, in_features: int, bias: bool = True,
+    def dense(self, pt: str, tf: str, tf1: str, out_features: int, in_features: int, bias: bool = True,
               unused: bool = False):
-        self.out.append(Entry(f"{pt}.weight", f"{tf}/kernel:0", "transpose", tf1 and f"{tf1}/kernel", (out_features, in_features),
-                              unused=unused))
+        self.out.append(Entry(f"{pt}.weight", f"{tf}/kernel:0", "transpose", f"{tf1}/kernel", (out_features, in_features),
+                              unused=unused, tf1_transform="transpose"))
         if bias:
-            self.out.append(Entry(f"{pt}.bias", f"{tf}/bias:0", "none", tf1 and f"{tf1}/bias", (out_features,), unused=unused))
+            self.out.append(Entry(f"{pt}.bias", f"{tf}/bias:0", "none", f"{tf1}/bias", (out_features,), unused=unused))
 
-    def norm(self, pt: str, tf: str, tf1: Optional[str], size: int, real: Optional[bool] = None, unused: bool = False):
+    def norm(self, pt: str, tf: str, tf1: str, size: int, real: Optional[bool] = None, unused: bool = False):
         """A backbone norm: NoNorm (weight/bias; TF1 FakeLayerNorm) or a real LayerNorm (gamma/beta)."""
         real = self.config.normalization_type == "layer_norm" if real is None else real
         w, b = ("gamma", "beta") if real else ("weight", "bias")
-        tf1_scope = tf1 and tf1 + ("/LayerNorm" if real else "/FakeLayerNorm")
-        self.out.append(Entry(f"{pt}.LayerNorm.weight", f"{tf}/LayerNorm/{w}:0", "none", tf1_scope and f"{tf1_scope}/gamma", (size,),
+        tf1_scope = tf1 + ("/LayerNorm" if real else "/FakeLayerNorm")
+        self.out.append(Entry(f"{pt}.LayerNorm.weight", f"{tf}/LayerNorm/{w}:0", "none", f"{tf1_scope}/gamma", (size,),
                               unused=unused))
-        self.out.append(Entry(f"{pt}.LayerNorm.bias", f"{tf}/LayerNorm/{b}:0", "none", tf1_scope and f"{tf1_scope}/beta", (size,),
+        self.out.append(Entry(f"{pt}.LayerNorm.bias", f"{tf}/LayerNorm/{b}:0", "none", f"{tf1_scope}/beta", (size,),
                               unused=unused))
 
-    def plain(self, pt: str, tf: str, tf1: Optional[str], shape: tuple):
+    def plain(self, pt: str, tf: str, tf1: str, shape: tuple):
         self.out.append(Entry(pt, tf, "none", tf1, tuple(shape)))
 
 
@@ -179,7 +190,8 @@ def _predictions(b: _Builder, word_embeddings_pt: str) -> None:
     b.norm("cls.predictions.transform", f"{p_tf}/transform", "cls/predictions/transform", c.hidden_size, real=True)
     # (hidden - embedding, vocab) in PT and TF alike; TF1 stores it (vocab, hidden - embedding).
     b.out.append(Entry("cls.predictions.dense.weight", f"{p_tf}/dense/weight:0", "none",
-                       "cls/predictions/extra_output_weights", (c.hidden_size - c.embedding_size, c.vocab_size)))
+                       "cls/predictions/extra_output_weights", (c.hidden_size - c.embedding_size, c.vocab_size),
+                       tf1_transform="transpose"))
     b.plain("cls.predictions.bias", f"{p_tf}/bias:0", "cls/predictions/output_bias", (c.vocab_size,))
     b.out.append(Entry("cls.predictions.decoder.weight", f"{p_tf}/decoder/weight:0", "tie", None,
                        (c.vocab_size, c.embedding_size), tied_to=word_embeddings_pt))
@@ -203,7 +215,9 @@ def entries(config: MobileBertConfig, architecture: str) -> list[Entry]:
                            "cls/seq_relationship/output_bias", (2,)))
     if "classifier" in heads:
         n = 1 if arch == "MobileBertForMultipleChoice" else config.num_labels
-        b.dense("classifier", "classifier", None, n, H)
+        # run_classifier.py's top-level output_weights (num_labels, H) / output_bias, PT's layout.
+        b.out.append(Entry("classifier.weight", "classifier/kernel:0", "transpose", "output_weights", (n, H)))
+        b.out.append(Entry("classifier.bias", "classifier/bias:0", "none", "output_bias", (n,)))
     if "qa_outputs" in heads:
         b.out.append(Entry("qa_outputs.weight", "qa_outputs/kernel:0", "transpose", "cls/squad/output_weights", (2, H)))
         b.out.append(Entry("qa_outputs.bias", "qa_outputs/bias:0", "none", "cls/squad/output_bias", (2,)))

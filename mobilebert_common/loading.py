@@ -45,12 +45,22 @@ def apply_policy(
 ) -> List[str]:
     """Raise for backbone problems; warn once about head weights. Returns the keys to initialise anew.
 
-    A backbone tensor that is missing or of another shape means the checkpoint is not this model
-    (wrong architecture, or a config.json that does not match the weights): an error naming the
-    file. Head tensors that are missing (loading a pre-training checkpoint into a classifier, say)
-    are initialised anew and listed in one warning; a head of another shape (num_labels differs)
-    is an error unless ``ignore_mismatched_sizes``.
+    A backbone tensor that is missing, left over or of another shape means the checkpoint is not
+    this model (wrong architecture, or a config.json that does not match the weights: fewer layers
+    or FFNs than the file holds would otherwise drop them silently): an error naming the file.
+    Head tensors that are missing (loading a pre-training checkpoint into a classifier, say) are
+    initialised anew and listed in one warning, as are another head's tensors the model does not
+    use; a head of another shape (num_labels differs) is an error unless ``ignore_mismatched_sizes``.
     """
+    backbone_unexpected = [k for k in report.unexpected if is_backbone(k)]
+    if backbone_unexpected:
+        shown = ", ".join(backbone_unexpected[:5]) + (
+            f" and {len(backbone_unexpected) - 5} more" if len(backbone_unexpected) > 5 else "")
+        raise ValueError(
+            f"{source} does not match the config of {model_class}: the file holds {len(backbone_unexpected)} backbone "
+            f"weights that the config does not build ({shown}). The config (num_hidden_layers, "
+            "num_feedforward_networks, bottleneck and trigram options) does not match the weights."
+        )
     backbone_missing = [k for k in report.missing if is_backbone(k)]
     backbone_mismatched = [m for m in report.mismatched if is_backbone(m[0])]
     head_mismatched = [m for m in report.mismatched if not is_backbone(m[0])]
@@ -77,7 +87,8 @@ def apply_policy(
             f"newly initialised (not in {source}), train before use: {', '.join(reinit)}"
         )
     if report.unexpected:
-        notes.append(f"unused weights of {source} (another head's): {', '.join(report.unexpected)}")
+        notes.append(f"unused weights of {source} (another head's, which {model_class} does not have): "
+                     f"{', '.join(report.unexpected)}")
     if notes:
         warnings.warn(f"{model_class}: " + "; ".join(notes), UserWarning, stacklevel=3)
     return reinit

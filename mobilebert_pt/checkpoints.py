@@ -1,6 +1,7 @@
 """Reading checkpoint files (safetensors, sharded safetensors, pytorch_model.bin, tf_model.h5) for PyTorch.
 
-``open_checkpoint`` finds the weights of a directory or hub repo and returns a ``Checkpoint``: the
+``open_checkpoint`` finds the weights of a directory or hub repo (mobilebert_common.weight_files, the
+one locator both frameworks and the converter share) and returns a ``Checkpoint``: the
 names, shapes and dtypes up front (safetensors: from the header, nothing loaded yet) and the tensors
 one at a time, so ``from_pretrained`` holds each weight once. Corrupt or truncated files are a
 ValueError naming the file, never a raw safetensors/pickle traceback.
@@ -8,7 +9,6 @@ ValueError naming the file, never a raw safetensors/pickle traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -17,11 +17,10 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from mobilebert_common.hub import resolve_file
-
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_INDEX_NAME = "model.safetensors.index.json"
-BIN_WEIGHTS_NAME = "pytorch_model.bin"
-TF_WEIGHTS_NAME = "tf_model.h5"
+from mobilebert_common.weight_files import (  # noqa: F401  (the names are part of this module's API)
+    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, corrupt_file_error, locate_weights, read_index,
+    weights_format,
+)
 
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -42,10 +41,6 @@ class Checkpoint:
         return next((d for d in self.dtypes.values() if d.is_floating_point), None)
 
 
-def _bad_file(path: str, what: str, err: Exception) -> ValueError:
-    return ValueError(f"{path} is not a valid {what} file (truncated or corrupt?): {err}")
-
-
 def _open_safetensors(files, device: torch.device, source: str, weight_map: Optional[Dict[str, str]] = None) -> Checkpoint:
     """Open each file once; the headers give names, shapes and dtypes without reading any tensor."""
     from safetensors import SafetensorError, safe_open
@@ -64,7 +59,7 @@ def _open_safetensors(files, device: torch.device, source: str, weight_map: Opti
                 dtypes[key] = _SAFETENSORS_DTYPES.get(piece.get_dtype(), torch.float32)
                 owner[key] = path
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-            raise _bad_file(path, "safetensors", err) from None
+            raise corrupt_file_error(path, "safetensors", err) from None
     if weight_map is not None:
         absent = [k for k in weight_map if k not in owner]
         if absent:
@@ -75,20 +70,9 @@ def _open_safetensors(files, device: torch.device, source: str, weight_map: Opti
         try:
             return handles[path].get_tensor(key)
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-            raise _bad_file(path, "safetensors", err) from None
+            raise corrupt_file_error(path, "safetensors", err) from None
 
     return Checkpoint(source, shapes, dtypes, get)
-
-
-def _read_index(path: str) -> Dict[str, str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            weight_map = json.load(f)["weight_map"]
-        if not isinstance(weight_map, dict):
-            raise TypeError("weight_map is not an object")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a valid safetensors index (needs a 'weight_map' of tensor -> shard file): {err}") from None
-    return weight_map
 
 
 def _from_state_dict(state: dict, source: str) -> Checkpoint:
@@ -114,7 +98,7 @@ def _load_bin(path: str) -> Checkpoint:
             f"weights_only=True (no arbitrary code): {str(err).splitlines()[0]}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as err:
-        raise _bad_file(path, "PyTorch (pytorch_model.bin)", err) from None
+        raise corrupt_file_error(path, "PyTorch (pytorch_model.bin)", err) from None
     return _from_state_dict(state, path)
 
 
@@ -130,47 +114,36 @@ def _load_tf_h5(path: str, config, architecture: Optional[str]) -> Checkpoint:
     except ValueError as err:  # ConversionError is a ValueError
         raise ValueError(f"{path}: {err}") from None
     except OSError as err:
-        raise _bad_file(path, "Keras HDF5 (tf_model.h5)", err) from None
+        raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
     return _from_state_dict({k: torch.from_numpy(v.copy()) for k, v in pt_weights.items()}, path)
+
+
+def _open(files, device: torch.device, config, architecture: Optional[str]) -> Checkpoint:
+    if files.format == "safetensors":
+        return _open_safetensors([files.path], device, files.path)
+    if files.format == "sharded":
+        return _open_safetensors(files.shards, device, files.path, read_index(files.path))
+    if files.format == "bin":
+        return _load_bin(files.path)
+    return _load_tf_h5(files.path, config, architecture)
 
 
 def open_checkpoint(
     source: str, *, from_tf: bool, hub_kwargs: dict, device: torch.device, config, architecture: Optional[str] = None
 ) -> Checkpoint:
-    """The weights of a directory, a single weights file, or a hub repo id, in order of preference."""
+    """The weights of a directory, a single weights file (any format, by its name), or a hub repo id:
+    model.safetensors, then the sharded index, then pytorch_model.bin; tf_model.h5 with from_tf."""
     if os.path.isfile(source):
         return open_weights_file(source, device=device, config=config, architecture=architecture)
+    # resolve_file is looked up here, at call time (tests replace it).
     if from_tf:
-        return _load_tf_h5(resolve_file(source, TF_WEIGHTS_NAME, **hub_kwargs), config, architecture)
-    path = resolve_file(source, SAFE_WEIGHTS_NAME, required=False, **hub_kwargs)
-    if path is not None:
-        return _open_safetensors([path], device, path)
-    index = resolve_file(source, SAFE_INDEX_NAME, required=False, **hub_kwargs)
-    if index is not None:
-        weight_map = _read_index(index)
-        files = [resolve_file(source, name, **hub_kwargs) for name in sorted(set(weight_map.values()))]
-        return _open_safetensors(files, device, index, weight_map)
-    path = resolve_file(source, BIN_WEIGHTS_NAME, required=False, **hub_kwargs)
-    if path is not None:
-        return _load_bin(path)
-    has_tf = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub_kwargs) is not None
-    hint = f" It has {TF_WEIGHTS_NAME}: pass from_tf=True to convert it." if has_tf else ""
-    raise FileNotFoundError(
-        f"no PyTorch weights in {source}: looked for {SAFE_WEIGHTS_NAME}, {SAFE_INDEX_NAME} and {BIN_WEIGHTS_NAME}.{hint}"
-    )
+        files = locate_weights(source, "tf", hub_kwargs, resolve_file, other_hint="load it without from_tf=True.")
+    else:
+        files = locate_weights(source, "pt", hub_kwargs, resolve_file, other_hint="pass from_tf=True to convert it.")
+    return _open(files, device, config, architecture)
 
 
 def open_weights_file(path: str, *, device: torch.device, config, architecture: Optional[str] = None) -> Checkpoint:
-    """A weights file given directly, by its extension."""
-    name = os.path.basename(path)
-    if name.endswith(".safetensors"):
-        return _open_safetensors([path], device, path)
-    if name.endswith(".index.json"):
-        weight_map = _read_index(path)
-        files = [os.path.join(os.path.dirname(path), f) for f in sorted(set(weight_map.values()))]
-        return _open_safetensors(files, device, path, weight_map)
-    if name.endswith((".bin", ".pt", ".pth")):
-        return _load_bin(path)
-    if name.endswith(".h5"):
-        return _load_tf_h5(path, config, architecture)
-    raise ValueError(f"{path}: unknown weights format; expected .safetensors, .safetensors.index.json, .bin or .h5")
+    """A weights file given directly, by its name (.safetensors, .safetensors.index.json, .bin/.pt/.pth, .h5)."""
+    kind = "tf" if weights_format(path) == "h5" else "pt"
+    return _open(locate_weights(path, kind), device, config, architecture)

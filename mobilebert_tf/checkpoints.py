@@ -3,23 +3,22 @@
 The mirror of mobilebert_pt/checkpoints.py: ``_resolve_tf_weights`` finds the hub's tf_model.h5 of a
 directory or hub repo, ``_read_h5`` reads it, and ``_read_pt_weights`` reads PyTorch weights and
 converts them to the hub's h5 names (``from_pt=True``; numpy only, torch is not needed for
-safetensors). Corrupt or truncated files are a ValueError naming the file.
+safetensors). Files are found by mobilebert_common.weight_files, the one locator both frameworks
+and the converter share (a sharded checkpoint of a hub repo has its shards downloaded). Corrupt
+or truncated files are a ValueError naming the file.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 import numpy as np
 
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.hub import resolve_file
-
-TF_WEIGHTS_NAME = "tf_model.h5"
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_INDEX_NAME = "model.safetensors.index.json"
-BIN_WEIGHTS_NAME = "pytorch_model.bin"
+from mobilebert_common.weight_files import (  # noqa: F401  (the names are part of this module's API)
+    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, corrupt_file_error, locate_weights,
+)
 
 
 def _conversion(name: str):
@@ -33,12 +32,8 @@ def _conversion(name: str):
 
 
 def _resolve_tf_weights(source: str, hub: dict) -> str:
-    path = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub)
-    if path is not None:
-        return path
-    has_pt = any(resolve_file(source, name, required=False, **hub) for name in (SAFE_WEIGHTS_NAME, SAFE_INDEX_NAME, BIN_WEIGHTS_NAME))
-    hint = " It has PyTorch weights: pass from_pt=True to convert them." if has_pt else ""
-    raise FileNotFoundError(f"no {TF_WEIGHTS_NAME} in {source}.{hint}")
+    """The tf_model.h5 of a directory or hub repo id."""
+    return locate_weights(source, "tf", hub, resolve_file, other_hint="pass from_pt=True to convert them.").path
 
 
 def _read_h5(path: str) -> Dict[str, np.ndarray]:
@@ -48,48 +43,31 @@ def _read_h5(path: str) -> Dict[str, np.ndarray]:
     except FileNotFoundError:
         raise
     except (OSError, KeyError, TypeError) as err:  # h5py reports a corrupt or truncated file as OSError
-        raise ValueError(f"{path} is not a valid Keras HDF5 weights file (truncated or corrupt?): {err}") from None
+        raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
 
 
 def _read_pt_weights(source: str, hub: dict, file_config: MobileBertConfig, own_architecture: str, is_file: bool):
-    """(path, {hub h5 name: array}) from PyTorch weights: safetensors, sharded safetensors or pytorch_model.bin."""
+    """(path, {hub h5 name: array}) from PyTorch weights: safetensors, sharded safetensors or pytorch_model.bin.
+
+    ``source``: a directory, a weights file or a hub repo id (``is_file`` is kept for callers; the
+    locator tells them apart itself)."""
     formats = _conversion("formats")
     pt_to_tf = _conversion("convert").pt_to_tf
     resolve_architecture = _conversion("weight_map").resolve_architecture
 
-    if is_file:
-        path = source
-        readers = {".safetensors": formats.read_safetensors, ".index.json": formats.read_sharded_safetensors,
-                   ".bin": formats.read_pytorch_bin}
-        reader = next((r for ext, r in readers.items() if path.endswith(ext)), None)
-        if reader is None:
-            raise ValueError(f"{path}: unknown PyTorch weights format; expected .safetensors, .safetensors.index.json or .bin")
-    else:
-        for name, reader in ((SAFE_WEIGHTS_NAME, formats.read_safetensors), (SAFE_INDEX_NAME, formats.read_sharded_safetensors),
-                             (BIN_WEIGHTS_NAME, formats.read_pytorch_bin)):
-            path = resolve_file(source, name, required=False, **hub)
-            if path is not None:
-                if name == SAFE_INDEX_NAME and not os.path.isdir(source):
-                    raise ValueError(f"sharded safetensors of hub repo {source!r}: download the repo and pass its directory")
-                break
-        else:
-            has_tf = resolve_file(source, TF_WEIGHTS_NAME, required=False, **hub) is not None
-            hint = f" It has {TF_WEIGHTS_NAME}: load it without from_pt." if has_tf else ""
-            raise FileNotFoundError(
-                f"no PyTorch weights in {source}: looked for {SAFE_WEIGHTS_NAME}, {SAFE_INDEX_NAME} and {BIN_WEIGHTS_NAME}.{hint}"
-            )
+    files = locate_weights(source, "pt", hub, resolve_file, other_hint="load it without from_pt.")
     try:
-        pt_weights = reader(path)
+        pt_weights = formats.read_weights(files)
     except FileNotFoundError:
         raise
     except (OSError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a valid PyTorch weights file (truncated or corrupt?): {err}") from None
+        raise corrupt_file_error(files.path, "PyTorch weights", err) from None
     try:
         architecture = resolve_architecture(pt_weights, "pt", file_config)
     except ValueError:
         # Only the shared "classifier" head is ambiguous by names; our own class names it.
         architecture = own_architecture
     try:
-        return path, pt_to_tf(pt_weights, file_config, architecture=architecture)
+        return files.path, pt_to_tf(pt_weights, file_config, architecture=architecture)
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ValueError(f"{files.path}: {err}") from None
