@@ -8,6 +8,7 @@ is the one in DESIGN.md); labels outside the allowed range are a ValueError befo
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import torch
@@ -45,14 +46,24 @@ class MobileBertPredictionHeadTransform(nn.Module):
         return self.LayerNorm(self.act(self.dense(x)))
 
 
+def extra_output_rows(vocab_size: int, rows: int, device=None, dtype=None) -> nn.Linear:
+    """nn.Linear(V, H - E), only for a (H - E, V) weight named like the checkpoint's; never called.
+
+    Empty when embedding_size == hidden_size, where torch's default init would warn "Initializing
+    zero-element tensors is a no-op" at every model construction: that warning says nothing to users.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
+        return nn.Linear(vocab_size, rows, bias=False, device=device, dtype=dtype)
+
+
 class MobileBertLMPredictionHead(nn.Module):
     """logits = transform(h) @ [E^T (E x V) ; dense.weight (H-E x V)] + bias, with E the tied word embeddings."""
 
     def __init__(self, config: MobileBertConfig):
         super().__init__()
         self.transform = MobileBertPredictionHeadTransform(config)
-        # nn.Linear(V, H - E) only to get a (H - E, V) weight named like the checkpoint's; never called.
-        self.dense = nn.Linear(config.vocab_size, config.hidden_size - config.embedding_size, bias=False)
+        self.dense = extra_output_rows(config.vocab_size, config.hidden_size - config.embedding_size)  # weight (H - E, V)
         # Its weight IS the word-embedding table (tied by MobileBertPreTrainedModel.tie_weights); not saved.
         self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))

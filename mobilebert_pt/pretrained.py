@@ -182,9 +182,11 @@ class MobileBertPreTrainedModel(nn.Module):
         self.base_model.embeddings.word_embeddings = new
         decoder = self.get_output_embeddings()
         if decoder is not None:
+            from mobilebert_pt.heads import extra_output_rows
+
             head = self.cls.predictions
-            dense = nn.Linear(new_num_tokens, head.dense.out_features, bias=False,
-                              device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
+            dense = extra_output_rows(new_num_tokens, head.dense.out_features,
+                                      device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
             self._init_weights(dense)
             bias = torch.zeros(new_num_tokens, device=head.bias.device, dtype=head.bias.dtype)
             with torch.no_grad():

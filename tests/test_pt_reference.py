@@ -187,3 +187,35 @@ def test_head_mask_matches_reference(variant):
     assert_close(actual.logits.numpy(), expected.logits.numpy(), 1e-5)
     for a, e in zip(actual.attentions, expected.attentions):
         assert_close(a.numpy(), e.numpy(), 1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["MobileBertForPreTraining", "MobileBertForTokenClassification"])
+def test_layer_norm_at_default_eps_matches_reference_tf(tmp_path, architecture):
+    """normalization_type "layer_norm" at the default layer_norm_eps 1e-12, against the reference's TF model.
+
+    The reference PyTorch classes build two LayerNorms with torch's default eps 1e-5 whatever
+    layer_norm_eps says, so they are compared above at eps 1e-5; the reference TF classes use
+    layer_norm_eps everywhere, as we do (DESIGN.md), so at 1e-12 they are the reference.
+    """
+    pytest.importorskip("tensorflow")
+    import warnings
+
+    from tests.frameworks import build_pt, random_weights
+
+    config = tiny_config("layer_norm_gelu", num_labels=3)
+    assert config.layer_norm_eps == 1e-12
+    ours = build_pt(architecture, config, random_weights(config, architecture, "pt"))
+    norms = [m for m in ours.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) > 5 and {m.eps for m in norms} == {1e-12}  # every LayerNorm, the head's included
+    ours.save_pretrained(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = getattr(transformers, "TF" + architecture).from_pretrained(tmp_path, from_pt=True)
+    inputs = inputs_for(architecture, config)
+    with torch.no_grad():
+        actual = ours(**inputs, output_hidden_states=True)
+    expected = theirs({k: v.numpy() for k, v in inputs.items()}, output_hidden_states=True, training=False)
+    assert_close(actual[0].numpy(), np.asarray(expected[0]), 1e-5, what=f"{architecture} logits")
+    for i, (a, e) in enumerate(zip(actual.hidden_states, expected.hidden_states)):
+        assert_close(a.numpy(), np.asarray(e), 1e-5, what=f"{architecture} hidden state {i}")
+    assert float(actual[0].std()) > 1e-2
