@@ -115,7 +115,9 @@ class TF:
         var.assign(np.asarray(values, dtype=var.dtype.as_numpy_dtype))
 
     def mlm_bias(self, m):
-        return m.predictions.predictions.bias
+        from mobilebert_tf.pipelines import mlm_heads
+
+        return mlm_heads(m).predictions.bias
 
     def zero_weight(self, layer):
         layer.kernel.assign(np.zeros(layer.kernel.shape, dtype=np.float32))
