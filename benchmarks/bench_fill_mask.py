@@ -11,7 +11,12 @@ weights of the released architecture (or --preset tiny), for each (batch, length
 
 and checks that both give the same softmax scores at the masks (max |difference|).
 
-    python benchmarks/bench_fill_mask.py [--framework pt|tf] [--device cpu|cuda] [--preset released|tiny]
+With --mixed (PyTorch), also the pipeline's forward under dtype="float16-mixed" (float16 products,
+float32 weights and residual stream: mobilebert_pt/pipeline_float16.py) against float32: its time
+and its max |score difference| from float32. Random weights do not have the released model's large
+activations; the difference shows float16 rounding, not the overflow handling.
+
+    python benchmarks/bench_fill_mask.py [--framework pt|tf] [--device cpu|cuda] [--preset released|tiny] [--mixed]
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ def bench_pt(config, shapes, args):
     import torch
 
     from mobilebert_pt import MobileBertForMaskedLM
+    from mobilebert_pt.pipeline_float16 import Float16Matmuls
     from mobilebert_pt.pipelines import gathered_masked_logits, project
 
     torch.manual_seed(0)
@@ -100,6 +106,19 @@ def bench_pt(config, shapes, args):
 
         diff = np.abs(softmax(model_full().float().cpu().numpy()) - softmax(model_gathered().float().cpu().numpy())).max()
         report(batch, length, len(positions), diff, [timeit(f, args.repeats) for f in (head_full, head_gathered, model_full, model_gathered)])
+        if args.mixed:
+            mode = Float16Matmuls()
+
+            def model_mixed():
+                with mode:
+                    out = gathered_masked_logits(model, inputs, pos, mode)
+                sync()
+                return out
+
+            mixed_diff = np.abs(softmax(model_gathered().float().cpu().numpy()) - softmax(model_mixed().float().cpu().numpy())).max()
+            t32, t16 = timeit(model_gathered, args.repeats), timeit(model_mixed, args.repeats)
+            print(f"{'':40} float16-mixed: {t16 * 1e3:8.2f} ms vs float32 {t32 * 1e3:8.2f} ms  x{t32 / t16:4.2f} "
+                  f"| max |score diff| vs float32 {mixed_diff:.1e}", flush=True)
 
 
 def bench_tf(config, shapes, args):
@@ -143,7 +162,10 @@ def main(argv=None):
     parser.add_argument("--shapes", default="1x32,8x64,8x128", help="comma-separated BxT (default: %(default)s)")
     parser.add_argument("--masks", type=int, default=1, help="[MASK]s per row (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mixed", action="store_true", help="pt: also time dtype='float16-mixed' against float32")
     args = parser.parse_args(argv)
+    if args.mixed and args.framework != "pt":
+        parser.error("--mixed applies to --framework pt only")
     config = MobileBertConfig(**PRESETS[args.preset])
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     print(f"fill-mask projection, {args.framework} on {args.device}, preset {args.preset} "
