@@ -10,7 +10,6 @@ calls a forward pass is made of (on the chosen device) and brings numpy back.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Dict
 
