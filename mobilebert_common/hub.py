@@ -148,7 +148,8 @@ def resolve_file(
         if not required and _snapshot_cached(source, revision, cache_dir):
             return None  # the repo is cached without this file: an optional file, absent
         if why is None:  # the probe passed, then the hub failed (5xx, a dropped connection...)
-            detail = err.__cause__.__cause__ or err.__cause__ or err
+            cause = err.__cause__ or err  # LocalEntryNotFoundError, itself caused by the failed request
+            detail = cause.__cause__ or cause
             why = f"the hub at {endpoint} failed to answer ({type(detail).__name__}: {str(detail)[:200]})"
         raise HubUnavailableError(
             f"cannot get {filename} of hub repo {source!r}: {why}, and it is not in the local cache. Download it "

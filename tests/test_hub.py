@@ -145,18 +145,21 @@ def test_offline_optional_file_of_uncached_repo_is_not_absent(tmp_path, offline)
 
 
 class RecordingHub(http.server.BaseHTTPRequestHandler):
-    """A local stand-in for the hub: the root answers, every repo file is "entry not found"."""
+    """A local stand-in for the hub: the root answers, every repo file is "entry not found" (404)
+    or, with file_status set otherwise, that HTTP error."""
 
     seen = []  # (path, Authorization header) of every request
+    file_status = 404
 
     def do_HEAD(self):
         RecordingHub.seen.append((self.path, self.headers.get("Authorization")))
         if self.path == "/":
             self.send_response(200)
         else:
-            self.send_response(404)
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.send_header("X-Error-Message", "Entry not found")
+            self.send_response(self.file_status)
+            if self.file_status == 404:
+                self.send_header("X-Error-Code", "EntryNotFound")
+                self.send_header("X-Error-Message", "Entry not found")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -193,3 +196,11 @@ def test_reachable_hub_gets_the_token_and_absent_means_absent(tmp_path, local_hu
     with pytest.raises(FileNotFoundError, match=f"hub repo '{REPO}' has no file config.json") as err:
         resolve_file(REPO, "config.json", cache_dir=tmp_path, token="hf_secret")
     assert not isinstance(err.value, HubUnavailableError)
+
+
+def test_hub_that_answers_then_fails_names_the_failure(tmp_path, local_hub, monkeypatch):
+    # Up (the root answers), every file refused. (A 5xx would do as well, after huggingface_hub's
+    # own retries of about 23 s, which are right for a hub that is there but busy.)
+    monkeypatch.setattr(RecordingHub, "file_status", 403)
+    with pytest.raises(HubUnavailableError, match=rf"the hub at {local_hub} failed to answer \(.*403"):
+        resolve_file(REPO, "config.json", cache_dir=tmp_path)
