@@ -18,7 +18,7 @@ from torch import nn
 
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.loading import compare, apply_policy
-from mobilebert_pt import checkpoints, saving
+from mobilebert_pt import checkpoints, initialization, saving
 
 BACKBONE_PREFIX = "mobilebert."
 TIED_KEYS = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
@@ -97,29 +97,20 @@ class MobileBertPreTrainedModel(nn.Module):
 
     # ------------------------------------------------------------------ initialisation and tying
     def post_init(self) -> None:
-        self.apply(self._init_weights)
+        """Initialise every module not initialised yet (a head's backbone was, when it was built), then tie.
+        Inside initialization.no_init() nothing is drawn: from_pretrained fills the weights itself."""
+        if not initialization.init_skipped():
+            self.apply(self._init_once)
         self.tie_weights()
 
-    @torch.no_grad()
+    def _init_once(self, module: nn.Module) -> None:
+        if not getattr(module, "_mobilebert_initialized", False):
+            self._init_weights(module)
+            module._mobilebert_initialized = True
+
     def _init_weights(self, module: nn.Module) -> None:
         """Truncated normal(0, initializer_range) at +-2 std, as the paper's TF code initialises."""
-        from mobilebert_pt.heads import MobileBertLMPredictionHead
-        from mobilebert_pt.modeling import NoNorm
-
-        std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
-            if module.bias is not None:
-                module.bias.zero_()
-        elif isinstance(module, nn.Embedding):
-            nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
-            if module.padding_idx is not None:
-                module.weight[module.padding_idx].zero_()
-        elif isinstance(module, (nn.LayerNorm, NoNorm)):
-            module.weight.fill_(1.0)
-            module.bias.zero_()
-        elif isinstance(module, MobileBertLMPredictionHead):
-            module.bias.zero_()
+        initialization.init_module(module, self.config.initializer_range)
 
     @property
     def base_model(self) -> nn.Module:
@@ -305,7 +296,12 @@ class MobileBertPreTrainedModel(nn.Module):
             source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
         )
         model_dtype = resolve_dtype(torch_dtype, config, checkpoint)
-        model = cls(config).to(device=device, dtype=model_dtype)
+        # Built on the meta device (no memory, no random draws), then allocated once, uninitialised, in the
+        # target dtype on the target device: the checkpoint fills it, and only what it lacks is initialised.
+        with initialization.no_init(), torch.device("meta"):
+            model = cls(config)
+        model = model.to(dtype=model_dtype).to_empty(device=device)
+        model.tie_weights()
         info = model._load_checkpoint(checkpoint, ignore_mismatched_sizes)
         model.eval()
         return (model, info) if output_loading_info else model
@@ -324,7 +320,7 @@ class MobileBertPreTrainedModel(nn.Module):
         reinit = apply_policy(report, source=checkpoint.source, model_class=type(self).__name__,
                               is_backbone=is_backbone, ignore_mismatched_sizes=ignore_mismatched_sizes)
         state = self.state_dict(keep_vars=True)
-        skip = set(reinit)
+        skip, loaded = set(reinit), set()
         with torch.no_grad():
             for ckpt_key, model_key in to_model.items():
                 if model_key in skip or model_key not in model_shapes:
@@ -333,8 +329,11 @@ class MobileBertPreTrainedModel(nn.Module):
                 if not tensor.is_floating_point():
                     raise ValueError(f"{checkpoint.source}: {ckpt_key} holds {tensor.dtype}, not floating-point weights")
                 state[model_key].copy_(tensor)
+                loaded.add(model_key)
                 del tensor
-        # Keys in `skip` (new or, with ignore_mismatched_sizes, reshaped head weights) keep their fresh init.
+        # Everything the file did not fill (new head weights; reshaped ones with ignore_mismatched_sizes) is
+        # initialised now: from_pretrained allocated the model uninitialised.
+        initialization.init_parameters(self, sorted(set(model_shapes) - loaded), self.config.initializer_range)
         self.tie_weights()
         return {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
                 "mismatched_keys": report.mismatched}
