@@ -4,16 +4,26 @@ They hold whatever tensors the framework gives (torch.Tensor, tf.Tensor, numpy) 
 MobileBERT users know them: attribute access, ``out[0]``, ``out["logits"]``, ``keys()`` and
 ``to_tuple()``, where fields that are None are skipped (so ``out[0]`` is the loss when labels
 were given and the logits otherwise).
+
+Every output is a ``collections.abc.MutableMapping`` over its set fields (nothing of TensorFlow is
+imported): TensorFlow's nest (tf.function, Keras, tf.data) flattens and rebuilds it as a mapping
+(``type(out)()`` then ``out[key] = value``), and a SavedModel encodes it as a dict, so
+``tf.saved_model.save(model)`` and ``model.save(..., save_format="tf")`` can store the signature.
 """
 
 from __future__ import annotations
 
+import types
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, fields
 from typing import Any, Optional, Tuple
 
 
-class ModelOutput:
-    """Base of the output dataclasses: an ordered view over the fields that are not None."""
+class ModelOutput(MutableMapping):
+    """Base of the output dataclasses: an ordered mapping over the fields that are not None.
+
+    Integer keys and slices index ``to_tuple()`` (``out[0]``); string keys name fields.
+    """
 
     def keys(self) -> list:
         return [f.name for f in fields(self) if getattr(self, f.name) is not None]
@@ -34,6 +44,16 @@ class ModelOutput:
             return getattr(self, key)
         return self.to_tuple()[key]
 
+    def __setitem__(self, key, value) -> None:
+        # TF's nest rebuilds a mapping as type(out)() and then out[key] = value for each key.
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(f"{type(self).__name__} has no field {key!r}; fields: {[f.name for f in fields(self)]}")
+        setattr(self, key, value)
+
+    def __delitem__(self, key) -> None:
+        self[key]  # KeyError when not set
+        setattr(self, key, None)
+
     def __contains__(self, key) -> bool:
         return key in self.keys()
 
@@ -46,14 +66,39 @@ class ModelOutput:
     def get(self, key, default=None):
         return getattr(self, key) if key in self.keys() else default
 
-    # TensorFlow's nest protocol, duck-typed (nothing imported): tf.function, tf.nest and Keras
-    # can return and traverse an output like a structure of tensors, e.g. tf.function(model)(ids).
-    def __tf_flatten__(self):
-        return tuple(self.keys()), tuple(self.values())
+    # dataclass(eq=True) compares the fields; a mapping of tensors is not hashable (as a dict is not).
+    __hash__ = None
 
-    @classmethod
-    def __tf_unflatten__(cls, metadata, components):
-        return cls(**dict(zip(metadata, components)))
+
+def _as_pairs(value):
+    """dict(value) when ``value`` is what a dict constructor takes (a mapping, a generator or a list of
+    (field name, value) pairs), else None. TensorFlow rebuilds mappings as ``type(out)(pairs)``."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (types.GeneratorType, list)):
+        items = list(value)
+        if all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in items):
+            return dict(items)
+    return None
+
+
+def _output_class(cls):
+    """@dataclass(repr=False), plus a constructor that also takes one mapping / iterable of (name, value)
+    pairs, as ``dict(...)`` does: ``MaskedLMOutput(loss, logits)``, ``MaskedLMOutput(logits=x)`` and
+    ``MaskedLMOutput([("logits", x)])`` build the same output."""
+    cls = dataclass(repr=False)(cls)
+    fields_init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        pairs = _as_pairs(args[0]) if len(args) == 1 and not kwargs else None
+        if pairs is not None:
+            fields_init(self, **pairs)
+        else:
+            fields_init(self, *args, **kwargs)
+
+    __init__.__doc__ = fields_init.__doc__
+    cls.__init__ = __init__
+    return cls
 
 
 @dataclass(repr=False)
@@ -72,7 +117,7 @@ def _describe(value) -> str:
     return repr(value)
 
 
-@dataclass(repr=False)
+@_output_class
 class BaseModelOutputWithPooling(_Repr):
     last_hidden_state: Any = None  # (batch, seq, hidden_size)
     pooler_output: Optional[Any] = None  # (batch, hidden_size); None without a pooler
@@ -80,7 +125,7 @@ class BaseModelOutputWithPooling(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None  # each layer: (batch, heads, seq, seq)
 
 
-@dataclass(repr=False)
+@_output_class
 class MobileBertForPreTrainingOutput(_Repr):
     loss: Optional[Any] = None  # masked-LM loss + next-sentence loss
     prediction_logits: Any = None  # (batch, seq, vocab_size)
@@ -89,7 +134,7 @@ class MobileBertForPreTrainingOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class MaskedLMOutput(_Repr):
     loss: Optional[Any] = None
     logits: Any = None  # (batch, seq, vocab_size)
@@ -97,7 +142,7 @@ class MaskedLMOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class NextSentencePredictorOutput(_Repr):
     loss: Optional[Any] = None
     logits: Any = None  # (batch, 2): index 0 = "B follows A"
@@ -105,7 +150,7 @@ class NextSentencePredictorOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class SequenceClassifierOutput(_Repr):
     loss: Optional[Any] = None
     logits: Any = None  # (batch, num_labels)
@@ -113,7 +158,7 @@ class SequenceClassifierOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class MultipleChoiceModelOutput(_Repr):
     loss: Optional[Any] = None
     logits: Any = None  # (batch, num_choices)
@@ -121,7 +166,7 @@ class MultipleChoiceModelOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class TokenClassifierOutput(_Repr):
     loss: Optional[Any] = None
     logits: Any = None  # (batch, seq, num_labels)
@@ -129,7 +174,7 @@ class TokenClassifierOutput(_Repr):
     attentions: Optional[Tuple[Any, ...]] = None
 
 
-@dataclass(repr=False)
+@_output_class
 class QuestionAnsweringModelOutput(_Repr):
     loss: Optional[Any] = None  # mean of start and end cross-entropies
     start_logits: Any = None  # (batch, seq)

@@ -10,8 +10,8 @@ from mobilebert_tf.heads import (
     TFMobileBertForSequenceClassification,
     TFMobileBertForTokenClassification,
 )
-from mobilebert_tf.modeling import TFMobileBertMainLayer, TFMobileBertModel, weights_by_name
-from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel
+from mobilebert_tf.backbone import TFMobileBertMainLayer, TFMobileBertModel
+from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel, weights_by_name
 
 __all__ = [
     "MobileBertConfig",

@@ -1,19 +1,20 @@
-"""TFMobileBertPreTrainedModel: the base of the eight Keras classes (loading, saving, Keras training).
+"""TFMobileBertPreTrainedModel: the base of the Keras classes (naming, building, loading and saving).
 
 Every TF class subclasses it and gets:
 
+    Cls(config)                           # the Keras model named as the hub's h5 (tf_mobile_bert_for_masked_lm)
     Cls.from_pretrained(dir_or_repo_id, from_pt=False, config=None, ignore_mismatched_sizes=False,
                         revision=, cache_dir=, token=, local_files_only=, force_download=, **config_overrides)
     model.save_pretrained(dir)            # config.json + tf_model.h5 in the hub's layout
-    model.dummy_inputs / model.build_with_dummies()
-    model.serving_function(dtype)         # tf.function over input_ids, attention_mask, token_type_ids
-    model.export_saved_model(dir)         # SavedModel: serving_default (int32) and serving_int64
-    model.compile(optimizer) + model.fit(dataset)   # trains with the model's own loss (labels in the inputs)
+    model.validate_inputs(inputs)         # the call's input and label checks, e.g. before an XLA function
+    model.get_config() / Cls.from_config  # Keras' own saving: model.save("m.keras"), load_model
+    serving.py: serving_function, export_saved_model, export; training.py: compile + fit on the model's loss
 
-Weights are matched by name: a variable's name without its first component (the Keras model
-name, e.g. "tf_mobile_bert_for_masked_lm") is the hub's tf_model.h5 name, e.g.
-"mobilebert/encoder/layer_._0/ffn.0/output/LayerNorm/weight:0". Keras' own save_weights /
-load_weights (h5 and TF checkpoint formats) work unchanged.
+Weights are matched by name: a variable's name relative to the model (without the Keras model name,
+e.g. "tf_mobile_bert_for_masked_lm/") is the hub's tf_model.h5 name, e.g.
+"mobilebert/encoder/layer_._0/ffn.0/output/LayerNorm/weight:0". The model builds its variables under
+its own name as an absolute name scope, so an outer ``tf.name_scope`` does not change them. Which
+tensors exist, and which are tied copies (the masked-LM decoder), comes from conversion.weight_map.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from conversion import weight_map
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.hub import resolve_file
 from mobilebert_common.loading import LoadReport, apply_policy, compare
@@ -32,72 +34,90 @@ from mobilebert_tf.checkpoints import (  # noqa: F401  (the names are part of th
     BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, _conversion, _read_h5, _read_pt_weights,
     _resolve_tf_weights,
 )
-
+from mobilebert_tf.inputs import INPUT_NAMES, Checks, unpack_inputs, validate_inputs, warn_if_unchecked_xla
+from mobilebert_tf.modeling import build_in_scope
+from mobilebert_tf.serving import ServingMixin
+from mobilebert_tf.training import TrainingMixin
 
 BACKBONE_PREFIX = "mobilebert/"
 # The pooler belongs to the heads that use it: a masked-LM checkpoint has none, and loading it
 # into a classifier initialises a new pooler (as transformers does) instead of failing.
 POOLER_PREFIX = "mobilebert/pooler/"
-WORD_EMBEDDINGS = "mobilebert/embeddings/word_embeddings/weight:0"
-# The TF masked-LM head computes with the word-embedding variable (tied, as in PyTorch), but the
-# hub's h5 stores a copy under this name; we write it and check it on load.
-DECODER = "predictions___cls/predictions/decoder/weight:0"
-PREDICTIONS_PREFIX = "predictions___cls/"
-
-_ARCHITECTURES = (
-    "MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
-    "MobileBertForSequenceClassification", "MobileBertForMultipleChoice", "MobileBertForTokenClassification",
-    "MobileBertForQuestionAnswering",
-)
-# Keys of the input dict that carry labels (model.fit puts them there, or we move y there).
-LABEL_KEYS = ("labels", "next_sentence_label", "start_positions", "end_positions")
-SERVING_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def weights_by_name(model: keras.Model) -> Dict[str, tf.Variable]:
-    """{hub h5 name: variable}: each variable's name without the model-name component."""
+    """{hub h5 name: variable}: each variable's name relative to the model (after "<model.name>/")."""
+    prefix = model.name + "/"
     out = {}
     for var in model.weights:
-        name = var.name.split("/", 1)[1] if "/" in var.name else var.name
+        if var.name.startswith(prefix):
+            name = var.name[len(prefix):]
+        elif "/" + prefix in var.name:  # created under an outer name scope by other code
+            name = var.name.split("/" + prefix, 1)[1]
+        else:
+            raise ValueError(f"variable {var.name!r} of {model.name} is not named under the model's name, so it "
+                             "cannot be matched to a checkpoint name; build the model with build_with_dummies()")
         if name in out and out[name] is not var:
             raise ValueError(f"two variables of {model.name} share the name {name!r}; weights could not be matched by name")
         out[name] = var
     return out
 
 
-def _is_backbone(name: str) -> bool:
+def is_backbone(name: str) -> bool:
     return name.startswith(BACKBONE_PREFIX) and not name.startswith(POOLER_PREFIX)
 
 
-def _internal_loss(y_true, y_pred):
-    # compile() routes the model's own loss through Keras' loss container as y_pred, so Keras keeps
-    # its usual "loss" metric, regularisation losses and loss scaling.
-    return tf.reduce_mean(y_pred)
+def tied_copies(config: MobileBertConfig, architectures=None) -> Dict[str, str]:
+    """{TF name of a tied copy: TF name of the tensor it copies}, from weight_map's "tie" entries (the
+    masked-LM decoder, stored in tf_model.h5 as a copy of the word embeddings)."""
+    out = {}
+    for arch in architectures or weight_map.ARCHITECTURES:
+        table = weight_map.entries(config, arch)
+        by_pt = {e.pt_name: e for e in table}
+        out.update({e.tf_name: by_pt[e.tied_to].tf_name for e in table if e.transform == "tie"})
+    return out
 
 
-class TFMobileBertPreTrainedModel(keras.Model):
-    """Base of the TF MobileBERT classes: holds ``config``; the hub's loading and saving; Keras training."""
+class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
+    """Base of the TF MobileBERT classes: holds ``config``; names, builds, loads and saves as the hub does."""
 
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
     main_input_name = "input_ids"
+    architecture_name: Optional[str] = None  # set by each public class: "MobileBertForMaskedLM", ...
+    label_names: tuple = ()  # the call's label arguments
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.architecture_name is not None:
+            weight_map.normalize_architecture(cls.architecture_name)  # one of weight_map.ARCHITECTURES
 
     def __init__(self, config: MobileBertConfig, *inputs, **kwargs):
-        super().__init__(*inputs, **kwargs)
         if not isinstance(config, MobileBertConfig):
             raise ValueError(f"config must be a MobileBertConfig, got {type(config).__name__}")
+        kwargs.setdefault("name", weight_map.tf_model_name(self.architecture()))
+        super().__init__(*inputs, **kwargs)
         self.config = config
         self._uses_internal_loss = False
 
-    # ------------------------------------------------------------------ names, building
+    # ------------------------------------------------------------------ names, Keras config
     @classmethod
     def architecture(cls) -> str:
         """The hub's architecture name ("MobileBertForMaskedLM"), as transformers writes it in config.json."""
-        for klass in cls.__mro__:
-            if klass.__name__.startswith("TF") and klass.__name__[2:] in _ARCHITECTURES:
-                return klass.__name__[2:]
-        raise ValueError(f"{cls.__name__} is not one of the TF MobileBERT classes ({', '.join('TF' + a for a in _ARCHITECTURES)})")
+        if cls.architecture_name is None:
+            raise ValueError(f"{cls.__name__} is not one of the TF MobileBERT classes "
+                             f"({', '.join('TF' + a for a in weight_map.ARCHITECTURES)})")
+        return cls.architecture_name
 
+    def get_config(self) -> dict:
+        """Keras' config: the MobileBertConfig as a dict (model.save("m.keras") / load_model rebuild from it)."""
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        return cls(MobileBertConfig.from_dict(config["config"]), name=config.get("name"))
+
+    # ------------------------------------------------------------------ building, calling
     @property
     def dummy_inputs(self) -> Dict[str, tf.Tensor]:
         """Small inputs that build every weight: (3, 5) ids, or (3, 2, 5) for multiple choice."""
@@ -110,6 +130,60 @@ class TFMobileBertPreTrainedModel(keras.Model):
         """Create every variable (with its hub name) by one call on dummy inputs."""
         if not self.built:
             self(self.dummy_inputs, training=False)
+
+    def head_layers(self) -> list:
+        """[(layer, input shape)] of the head, built after the backbone."""
+        return []
+
+    def build(self, input_shape=None):
+        # The model's name as an ABSOLUTE name scope (trailing "/"): variables are named
+        # "<model name>/mobilebert/..." whatever name scopes the caller has open.
+        with tf.name_scope(self.name + "/"):
+            build_in_scope(self.mobilebert, None)
+            for layer, shape in self.head_layers():
+                build_in_scope(layer, shape)
+        self.built = True
+
+    def __call__(self, *args, **kwargs):
+        # Keras wants call()'s first argument (input_ids) present; inputs_embeds alone must work too.
+        if not args and "input_ids" not in kwargs:
+            kwargs["input_ids"] = None
+        if getattr(self, "_saved_model_inputs_spec", None) is None:
+            # What tf.saved_model.save(model) and model.save(save_format="tf") trace as serving_default.
+            self._set_save_spec(self.serving_spec(tf.int64))
+        return super().__call__(*args, **kwargs)
+
+    def _inputs(self, input_ids, kwargs: dict):
+        """(model inputs, {label name: tensor or None})."""
+        args = unpack_inputs(input_ids, kwargs, INPUT_NAMES + self.label_names)
+        warn_if_unchecked_xla()
+        labels = {k: args.get(k) for k in self.label_names}
+        return {k: v for k, v in args.items() if k not in self.label_names}, labels
+
+    def _backbone(self, args: dict, training):
+        return self.mobilebert(**{k: v for k, v in args.items() if k != "return_dict"}, return_dict=True,
+                               training=training)
+
+    def validate_inputs(self, inputs=None, **kwargs) -> dict:
+        """The checks a call makes on its inputs and labels, as a dict of tensors with the checks attached.
+
+        Eagerly a ValueError; in a graph, assertions the returned tensors depend on. Use it in the
+        calling (non-XLA) code before an XLA-compiled function, where TensorFlow drops assertions:
+        ``logits = xla_fn(model.validate_inputs(batch))``. Takes a dict (as model.fit passes) or keywords.
+        """
+        if inputs is None:
+            inputs = kwargs.pop("input_ids", None)
+        args = unpack_inputs(inputs, kwargs, INPUT_NAMES + self.label_names)
+        found = Checks()
+        self._validate_model_inputs({k: v for k, v in args.items() if k in INPUT_NAMES}, found)
+        self._check_labels(args, found)
+        return found.attach(args)
+
+    def _validate_model_inputs(self, inputs: dict, found: Checks) -> None:
+        validate_inputs(self.config, inputs, found)
+
+    def _check_labels(self, args: dict, found: Checks) -> None:
+        """Each head checks its labels (the class-id ranges that its loss needs)."""
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -183,19 +257,25 @@ class TFMobileBertPreTrainedModel(keras.Model):
         self.build_with_dummies()
         weights = dict(weights)
         variables = weights_by_name(self)
-        decoder = weights.pop(DECODER, None)
-        if decoder is not None:
-            embeddings = weights.get(WORD_EMBEDDINGS)
-            if embeddings is not None and (decoder.shape != embeddings.shape or not np.array_equal(decoder, embeddings)):
-                raise ValueError(
-                    f"{source}: {DECODER} differs from {WORD_EMBEDDINGS}; MobileBERT ties the masked-LM decoder to the "
-                    "word embeddings (as the PyTorch model does), so an untied decoder cannot be loaded"
-                )
-            if not any(name.startswith(PREDICTIONS_PREFIX) for name in variables):
-                weights[DECODER] = decoder  # another head's weight: reported as unused below
+        if not any(is_backbone(n) for n in variables):
+            raise ValueError(f"{type(self).__name__}'s variables are not named as the hub's (e.g. {next(iter(variables))!r}); "
+                             "they cannot be matched to a checkpoint")
+        if weights and not any(n in weights for n in variables if is_backbone(n)):
+            raise ValueError(f"{source}: none of {type(self).__name__}'s backbone weights is in it (its names look like "
+                             f"{sorted(weights)[:3]}; expected names like {sorted(n for n in variables if is_backbone(n))[:1]}). "
+                             "Is it a MobileBERT tf_model.h5?")
+        own_ties = tied_copies(self.config, [self.architecture()])
+        for copy, original in tied_copies(self.config).items():
+            if copy in weights and original in weights:
+                try:
+                    _conversion("convert")._require_tied(copy, weights[copy], original, weights[original])
+                except ValueError as err:
+                    raise ValueError(f"{source}: {err}") from None
+            if copy in own_ties:
+                weights.pop(copy, None)  # computed from the original (tied, as in PyTorch); another head's copy stays: unused
         report = compare({k: tuple(v.shape) for k, v in variables.items()}, {k: tuple(v.shape) for k, v in weights.items()})
         reinit = apply_policy(report, source=source, model_class=type(self).__name__,
-                              is_backbone=_is_backbone,
+                              is_backbone=is_backbone,
                               ignore_mismatched_sizes=ignore_mismatched_sizes)
         new = set(reinit)
         pairs = []
@@ -228,134 +308,11 @@ class TFMobileBertPreTrainedModel(keras.Model):
         os.makedirs(save_directory, exist_ok=True)
         self.build_with_dummies()
         weights = {name: var.numpy() for name, var in weights_by_name(self).items()}
-        if any(name.startswith(PREDICTIONS_PREFIX) for name in weights):
-            weights[DECODER] = weights[WORD_EMBEDDINGS].copy()
+        for copy, original in tied_copies(self.config, [self.architecture()]).items():
+            weights[copy] = weights[original].copy()  # the hub's h5 stores the tied decoder
         weights_path = os.path.join(save_directory, TF_WEIGHTS_NAME)
-        write_tf_h5(weights_path, weights, model_name=_keras_model_name(self.architecture()))  # atomic (temp + rename)
+        write_tf_h5(weights_path, weights, model_name=weight_map.tf_model_name(self.architecture()))  # atomic (temp + rename)
         # config.json last: a directory with a config is complete. transformers' TF classes write the
         # architecture without the "TF" prefix too, so either framework's loader recognises it.
         config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
         return [config_path, weights_path]
-
-    # ------------------------------------------------------------------ serving / SavedModel
-    def serving_function(self, dtype=tf.int32, jit_compile: bool = False) -> tf.types.experimental.ConcreteFunction:
-        """A concrete function over (batch, seq) input_ids, attention_mask, token_type_ids of ``dtype``
-        (None dims: any batch, any length; (batch, choices, seq) for multiple choice), returning the
-        output's tensors as a dict."""
-        rank = 3 if self.architecture() == "MobileBertForMultipleChoice" else 2
-        spec = {name: tf.TensorSpec([None] * rank, dtype, name=name) for name in SERVING_INPUTS}
-
-        def serving(input_ids, attention_mask, token_type_ids):
-            out = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                       training=False, return_dict=True)
-            return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
-
-        self.build_with_dummies()
-        fn = tf.function(serving, jit_compile=jit_compile)
-        return fn.get_concrete_function(**spec)
-
-    def export_saved_model(self, export_dir: str | os.PathLike) -> str:
-        """A SavedModel with signatures serving_default (int32 ids) and serving_int64, and a ``serving``
-        function that takes either dtype; loadable with tf.saved_model.load without this package."""
-        self.build_with_dummies()
-        int32, int64 = self.serving_function(tf.int32), self.serving_function(tf.int64)
-        module = tf.Module()
-        # Track the variables only (not the Keras object): the SavedModel then holds plain functions.
-        module.model_variables = list(self.weights)
-        rank = 3 if self.architecture() == "MobileBertForMultipleChoice" else 2
-
-        @tf.function
-        def serving(input_ids, attention_mask, token_type_ids):
-            fn = int64 if input_ids.dtype == tf.int64 else int32
-            return fn(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-
-        for dtype in (tf.int32, tf.int64):
-            serving.get_concrete_function(**{n: tf.TensorSpec([None] * rank, dtype, name=n) for n in SERVING_INPUTS})
-        module.serving = serving
-        export_dir = os.fspath(export_dir)
-        tf.saved_model.save(module, export_dir, signatures={"serving_default": int32, "serving_int64": int64})
-        return export_dir
-
-    def export(self, filepath, **kwargs):
-        """Keras' ``model.export``: the SavedModel of ``export_saved_model`` (Keras' own export cannot
-        trace a model whose outputs are MobileBERT output classes)."""
-        if kwargs:
-            raise ValueError(f"export takes only a path here; got {sorted(kwargs)}")
-        return self.export_saved_model(filepath)
-
-    # ------------------------------------------------------------------ Keras training
-    def compile(self, optimizer="rmsprop", loss="auto", metrics=None, **kwargs):
-        """loss="auto" (the default) or None: train on the model's own loss; labels go in the input dict
-        (``labels``, or ``next_sentence_label`` / ``start_positions`` / ``end_positions``), or as y.
-        Any other ``loss`` is a Keras loss applied to the logits."""
-        self._uses_internal_loss = loss is None or (isinstance(loss, str) and loss == "auto")
-        super().compile(optimizer=optimizer, loss=_internal_loss if self._uses_internal_loss else loss,
-                        metrics=metrics, **kwargs)
-
-    def _with_labels(self, x, y):
-        """Move y into the input dict where the model's loss finds it."""
-        if y is None or not self._uses_internal_loss:
-            return x, y
-        if not isinstance(x, dict):
-            x = {"input_ids": x}
-        x = dict(x)
-        if isinstance(y, dict):
-            x.update({k: v for k, v in y.items() if k in LABEL_KEYS})
-        else:
-            x["labels"] = y
-        return x, y
-
-    @staticmethod
-    def _logits(out):
-        for key in ("logits", "prediction_logits", "start_logits"):
-            if key in out:
-                return out[key]
-        return out[0]
-
-    def _loss_and_logits(self, x, y, sample_weight, training):
-        out = self(x, training=training, return_dict=True)
-        if self._uses_internal_loss:
-            model_loss = out.get("loss")
-            if model_loss is None:
-                raise ValueError(
-                    f"{type(self).__name__} was compiled with its own loss but got no labels: put them in the input "
-                    f"dict ({', '.join(LABEL_KEYS)}) or pass them as y, or compile with a Keras loss"
-                )
-            model_loss = tf.reshape(model_loss, [1])  # Keras' loss container wants a batch dimension
-            loss = self.compiled_loss(model_loss, model_loss, regularization_losses=self.losses)
-        else:
-            loss = self.compiled_loss(y, self._logits(out), sample_weight, regularization_losses=self.losses)
-        return loss, out
-
-    def _metric_results(self, x, y, out, sample_weight):
-        if y is None and isinstance(x, dict):
-            y = x.get("labels")
-        if y is not None and not isinstance(y, dict):
-            self.compiled_metrics.update_state(y, self._logits(out), sample_weight)
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, y = self._with_labels(x, y)
-        with tf.GradientTape() as tape:
-            loss, out = self._loss_and_logits(x, y, sample_weight, training=True)
-        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
-        return self._metric_results(x, y, out, sample_weight)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, y = self._with_labels(x, y)
-        _, out = self._loss_and_logits(x, y, sample_weight, training=False)
-        return self._metric_results(x, y, out, sample_weight)
-
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        if isinstance(x, dict):
-            x = {k: v for k, v in x.items() if k not in LABEL_KEYS}
-        out = self(x, training=False, return_dict=True)
-        return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
-
-
-def _keras_model_name(architecture: str) -> str:
-    # "MobileBertForMaskedLM" -> "tf_mobile_bert_for_masked_lm", the model-name component of the hub's h5 names.
-    return _conversion("weight_map").tf_model_name(architecture)

@@ -20,9 +20,14 @@ h5py = pytest.importorskip("h5py")
 
 import mobilebert_tf  # noqa: E402
 from conversion import formats, weight_map  # noqa: E402
-from mobilebert_tf.pretrained import DECODER, WORD_EMBEDDINGS, weights_by_name  # noqa: E402
+from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
 from tests.frameworks import ARCHITECTURES, build_tf, model_inputs, random_weights, run_tf  # noqa: E402
 from tests.helpers import VARIANTS, assert_close, tiny_config  # noqa: E402
+
+
+# The tied masked-LM decoder and the tensor it copies (the hub's names).
+DECODER = "predictions___cls/predictions/decoder/weight:0"
+WORD_EMBEDDINGS = "mobilebert/embeddings/word_embeddings/weight:0"
 
 
 def _cls(architecture):

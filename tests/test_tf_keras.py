@@ -90,11 +90,11 @@ _RELOAD = textwrap.dedent(
     inputs = dict(np.load(inputs_path))
     loaded = tf.saved_model.load(export_dir)
     out = {}
-    for sig, dtype in (("serving_default", tf.int32), ("serving_int64", tf.int64)):
+    for sig, dtype in (("serving_default", tf.int64), ("serving_int32", tf.int32)):
         fn = loaded.signatures[sig]
         out[sig] = fn(**{k: tf.constant(v, dtype) for k, v in inputs.items()})["logits"].numpy()
         out["serving_" + dtype.name] = loaded.serving(**{k: tf.constant(v, dtype) for k, v in inputs.items()})["logits"].numpy()
-    out["short"] = loaded.signatures["serving_default"](**{k: tf.constant(v[:1, :4], tf.int32) for k, v in inputs.items()})["logits"].numpy()
+    out["short"] = loaded.signatures["serving_default"](**{k: tf.constant(v[:1, :4], tf.int64) for k, v in inputs.items()})["logits"].numpy()
     np.savez(out_path, **out)
     """
 )
@@ -114,7 +114,7 @@ def test_saved_model_in_a_fresh_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     expected = _eager(model, inputs)
-    for key in ("serving_default", "serving_int64", "serving_int32", "serving_int64"):
+    for key in ("serving_default", "serving_int32", "serving_int32", "serving_int64"):
         assert_close(out[key], expected, rtol=1e-5, what=key)
     short = {k: v[:1, :4] for k, v in inputs.items()}
     assert_close(out["short"], _eager(model, short), rtol=1e-5, what="other batch and length")

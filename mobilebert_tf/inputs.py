@@ -1,0 +1,330 @@
+"""Input checks of the Keras models: readable errors eagerly, in graphs (tf.function, SavedModel) and,
+as far as possible, around XLA.
+
+Eagerly every check is a ValueError with the same wording as PyTorch (mobilebert_common.checks).
+In a graph, what the static shapes already show is a ValueError at trace time; the rest becomes
+tf.debugging assertions that every input depends on, so they run before any kernel (TF's gather
+returns zeros for out-of-range ids on GPU instead of failing).
+
+XLA: TensorFlow drops tf.debugging assertions inside an XLA-compiled function (jit_compile=True)
+and an XLA program cannot raise. So (a) where this package compiles (Keras fit/evaluate/predict
+after ``compile(jit_compile=True)``, ``serving_function(jit_compile=True)``) the inputs are
+validated by ``validate_inputs`` in the calling graph, before XLA; (b) a model traced inside
+someone else's XLA function warns once (XLA_CHECKS_SKIPPED) saying how to validate; (c) there,
+out-of-range ids and labels give NaN (never plausible numbers: XLA's gather would clamp them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from mobilebert_common import checks
+from mobilebert_common.config import MobileBertConfig
+
+try:  # TF's own test for "inside an XLA-compiled function" (the graph or one of its outer graphs)
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext as _graph_in_xla
+except ImportError:  # pragma: no cover - tests/test_tf_keras.py fails loudly if this ever disappears
+    _graph_in_xla = None
+
+FLAGS = ("output_attentions", "output_hidden_states", "return_dict")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask", "inputs_embeds") + FLAGS
+LABEL_KEYS = ("labels", "next_sentence_label", "start_positions", "end_positions")
+
+XLA_CHECKS_SKIPPED = (
+    "MobileBERT is being traced inside an XLA-compiled function (jit_compile=True). TensorFlow drops "
+    "tf.debugging assertions inside XLA, so the model's input checks (ids within the vocabulary, at most "
+    "max_position_embeddings tokens, matching shapes, labels in range) cannot run there: out-of-range ids or "
+    "labels give NaN outputs or a NaN loss instead of an error. Validate outside the compiled function, e.g. "
+    "`inputs = model.validate_inputs(inputs)` in the calling (non-XLA) code, or run the model once without XLA. "
+    "Keras fit/evaluate/predict after compile(jit_compile=True) and model.serving_function(jit_compile=True) "
+    "already validate before entering XLA."
+)
+
+_state = threading.local()
+_warned_xla = False
+
+
+def in_xla_context() -> bool:
+    """True while tracing inside an XLA-compiled function (checked at trace time)."""
+    if tf.executing_eagerly() or _graph_in_xla is None:
+        return False
+    return bool(_graph_in_xla(tf.compat.v1.get_default_graph()))
+
+
+@contextlib.contextmanager
+def validated_before_xla():
+    """Marks the tracing of an XLA function whose inputs were validated in the calling graph: no warning."""
+    previous = getattr(_state, "validated", False)
+    _state.validated = True
+    try:
+        yield
+    finally:
+        _state.validated = previous
+
+
+def warn_if_unchecked_xla() -> bool:
+    """In an XLA context: warn once per process (unless validated before XLA). Returns whether in XLA."""
+    global _warned_xla
+    if not in_xla_context():
+        return False
+    if not getattr(_state, "validated", False) and not _warned_xla:
+        _warned_xla = True
+        warnings.warn(XLA_CHECKS_SKIPPED, UserWarning, stacklevel=3)
+    return True
+
+
+def unpack_inputs(input_ids, kwargs: dict, allowed: tuple) -> dict:
+    """The call's arguments as one dict: a dict first argument (as model.fit passes it) is spread out."""
+    if isinstance(input_ids, dict):
+        given = dict(input_ids)
+        unknown = sorted(set(given) - set(allowed))
+        if unknown:
+            raise ValueError(f"unexpected input names {unknown}; allowed: {', '.join(allowed)}")
+        clash = sorted(k for k in given if kwargs.get(k) is not None)
+        if clash:
+            raise ValueError(f"{clash} given both in the input dict and as arguments; give each once")
+        kwargs = {**kwargs, **{k: v for k, v in given.items() if v is not None}}
+    else:
+        kwargs = {**kwargs, "input_ids": input_ids}
+    # Tensor-valued inputs may come as numpy arrays or lists; flags stay Python values.
+    return {k: (_as_tensor(k, v) if v is not None and k not in FLAGS else v) for k, v in kwargs.items()}
+
+
+def _as_tensor(name: str, value) -> tf.Tensor:
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return tf.convert_to_tensor(value)
+    try:
+        return tf.convert_to_tensor(np.asarray(value) if isinstance(value, (list, tuple)) else value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} could not be made a tensor ({err}); pass a tensor, a numpy array or a rectangular "
+                         "list of lists (pad every sequence to one length, e.g. tokenizer(..., padding=True))") from None
+
+
+# ---------------------------------------------------------------------------------------- graph-mode helpers
+
+
+class Checks:
+    """Collects the run-time assertions of one call (none eagerly: there every check raises at once, and
+    none inside XLA, which would drop them). ``attach`` makes tensors depend on all of them."""
+
+    def __init__(self):
+        self.dynamic = not tf.executing_eagerly() and not in_xla_context()
+        self.asserts = []
+
+    def require(self, condition, message: str, *data) -> None:
+        """condition: scalar bool tensor; message (and data tensors) make the InvalidArgumentError's text."""
+        if self.dynamic:
+            self.asserts.append(tf.debugging.Assert(condition, [message, *data], name="mobilebert_input_check"))
+
+    def attach(self, tensors: dict) -> dict:
+        if not self.asserts:
+            return tensors
+        with tf.control_dependencies(self.asserts):
+            return {k: (tf.identity(v) if isinstance(v, tf.Tensor) else v) for k, v in tensors.items()}
+
+
+def shape_is(t: tf.Tensor, allowed) -> tf.Tensor:
+    """Scalar bool: t's run-time shape is one of ``allowed`` (lists of ints or scalar tensors). Works for any rank."""
+    shape = tf.shape(t, out_type=tf.int64)
+    width = 5
+    padded = tf.concat([shape, tf.fill([width], tf.constant(-1, tf.int64))], 0)[:width]
+    matches = []
+    for option in allowed:
+        dims = [tf.cast(d, tf.int64) for d in option] + [tf.constant(-1, tf.int64)] * (width - len(option))
+        matches.append(tf.logical_and(tf.size(shape) == len(option), tf.reduce_all(tf.equal(padded, tf.stack(dims)))))
+    return tf.reduce_any(tf.stack(matches))
+
+
+def with_rank(name: str, t: tf.Tensor, rank: int, layout: str, found: Checks) -> tf.Tensor:
+    """A ValueError for a known wrong rank; an unknown rank (graph) is checked at run time and then set."""
+    if t.shape.rank is not None:
+        checks.check_rank(name, t.shape.as_list(), rank, layout)
+        return t
+    found.require(tf.equal(tf.rank(t), rank), f"{name} must have {rank} dimensions {layout}")
+    t.set_shape([None] * rank)  # the assertion above guards this
+    return t
+
+
+def _static(shape: tf.TensorShape) -> Optional[tuple]:
+    return tuple(shape.as_list()) if shape.rank is not None and shape.is_fully_defined() else None
+
+
+def _same_shape(name: str, t: tf.Tensor, reference: tf.Tensor, found: Checks, of: str = "input_ids") -> None:
+    """t must have reference's shape (reference's rank is known): static differences raise now, the rest at run time."""
+    if t.shape.rank is not None:
+        dims, ref = t.shape.as_list(), reference.shape.as_list()
+        if len(dims) != len(ref) or any(a is not None and b is not None and a != b for a, b in zip(dims, ref)):
+            checks.check_same_shape(name, dims, ref, of=of)
+        if None not in dims and None not in ref:
+            return
+    found.require(shape_is(t, [tf.unstack(tf.shape(reference, out_type=tf.int64))]),
+                  f"{name} must have the same shape as {of}")
+
+
+def _require_integer(name: str, t: tf.Tensor) -> None:
+    if not t.dtype.is_integer:
+        raise ValueError(f"{name} must hold integer ids (int32 or int64), got dtype {t.dtype.name}")
+
+
+def check_ids(name: str, ids: tf.Tensor, limit: int, field: str, found: Checks) -> tf.Tensor:
+    """Ids must be in [0, limit). Returns ids as int32/int64 (gather's index dtypes; uint8, int16 ... are widened)."""
+    _require_integer(name, ids)
+    if ids.dtype not in (tf.int32, tf.int64):
+        ids = tf.cast(ids, tf.int64)
+    if tf.executing_eagerly():
+        if tf.size(ids) > 0:
+            checks.check_id_range(name, int(tf.reduce_min(ids)), int(tf.reduce_max(ids)), limit, field)
+        return ids
+    in_range = tf.reduce_all((ids >= 0) & (ids < tf.cast(limit, ids.dtype)))
+    found.require(in_range, checks.range_message(name, limit, field) + "; got min/max", tf.reduce_min(ids), tf.reduce_max(ids))
+    return ids
+
+
+# ---------------------------------------------------------------------------------------- the backbone's inputs
+
+
+def _check_length(reference: tf.Tensor, config: MobileBertConfig, name: str, found: Checks) -> None:
+    """(B, T) reference: at least one sequence of 1..max_position_embeddings tokens."""
+    batch, seq = reference.shape.as_list()
+    if batch == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(reference.shape.as_list())}); pass at least one sequence")
+    if seq is not None:
+        checks.check_sequence_length(seq, config)
+    limit = config.max_position_embeddings
+    shape = tf.shape(reference)
+    if seq is None:
+        found.require(shape[1] <= limit, f"input has more than {limit} tokens; this model takes at most {limit} "
+                                         "(config.max_position_embeddings). Truncate the input (tokenizer(..., truncation=True))")
+        found.require(shape[1] >= 1, "input has 0 tokens; pass at least one token per sequence")
+    if batch is None:
+        found.require(shape[0] >= 1, f"{name} has an empty batch; pass at least one sequence")
+
+
+def _check_position_ids(position_ids: tf.Tensor, reference: tf.Tensor, found: Checks) -> None:
+    """position_ids: (B, T), or (1, T) / (T,) shared by every row."""
+    ref = tuple(reference.shape.as_list())
+    static = _static(position_ids.shape)
+    message = "position_ids must have shape (batch, seq), or (1, seq) / (seq,) shared by every row"
+    if static is not None and None not in ref:
+        allowed = (ref, (1, ref[1]), (ref[1],))
+        if static not in allowed:
+            raise ValueError(f"position_ids has shape {static}; allowed: {ref} (batch, seq), "
+                             f"or {(1, ref[1])} / {(ref[1],)} shared by every row")
+        return
+    if position_ids.shape.rank is not None and position_ids.shape.rank not in (1, 2):
+        raise ValueError(f"{message}; got shape {tuple(position_ids.shape.as_list())}")
+    b, t = tf.unstack(tf.shape(reference, out_type=tf.int64))
+    found.require(shape_is(position_ids, [[b, t], [1, t], [t]]), message)
+
+
+def _check_head_mask(head_mask: tf.Tensor, config: MobileBertConfig, found: Checks) -> tf.Tensor:
+    """(N,) or (L, N); returned as (L, N) (known shape, None dims allowed in a graph)."""
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    shape = head_mask.shape
+    if shape.rank is not None:
+        dims = shape.as_list()
+        allowed = ((heads,), (layers, heads))
+        if not any(len(dims) == len(a) and all(d is None or d == e for d, e in zip(dims, a)) for a in allowed):
+            checks.check_head_mask(tuple(dims), config)
+    if _static(shape) is None:
+        found.require(shape_is(head_mask, [[heads], [layers, heads]]),
+                      f"head_mask must have shape ({heads},) or ({layers}, {heads}) (layers, heads)")
+    # (N,) -> (1, N) -> (L, N); (L, N) stays.
+    return tf.broadcast_to(tf.reshape(head_mask, [-1, heads]), [layers, heads])
+
+
+def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Checks] = None) -> dict:
+    """Check the backbone's inputs (ValueError now, or assertions in a graph). Returns the inputs with the
+    checks attached, ids as int32/int64 and head_mask as (layers, heads). Pass ``found`` to attach later."""
+    own = found is None
+    found = found or Checks()
+    input_ids, inputs_embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
+    checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
+    out = dict(inputs)
+    if input_ids is not None:
+        reference = input_ids = with_rank("input_ids", input_ids, 2, "(batch, seq)", found)
+        _require_integer("input_ids", input_ids)
+        name = "input_ids"
+    else:
+        inputs_embeds = with_rank("inputs_embeds", inputs_embeds, 3, "(batch, seq, embedding_size)", found)
+        if inputs_embeds.shape[-1] is not None:
+            checks.check_embeds_width(inputs_embeds.shape[-1], config)
+        if not inputs_embeds.dtype.is_floating:
+            raise ValueError(f"inputs_embeds must be floating point, got dtype {inputs_embeds.dtype.name}")
+        out["inputs_embeds"] = inputs_embeds
+        reference, name = inputs_embeds[:, :, 0], "inputs_embeds"
+    _check_length(reference, config, name, found)
+    of = name if input_ids is not None else "inputs_embeds[:, :, 0] (batch, seq)"
+    if input_ids is not None:
+        out["input_ids"] = check_ids("input_ids", input_ids, config.vocab_size, "vocab_size", found)
+    if inputs.get("attention_mask") is not None:
+        _same_shape("attention_mask", inputs["attention_mask"], reference, found, of=of)
+    if inputs.get("token_type_ids") is not None:
+        _same_shape("token_type_ids", inputs["token_type_ids"], reference, found, of=of)
+        out["token_type_ids"] = check_ids("token_type_ids", inputs["token_type_ids"], config.type_vocab_size,
+                                          "type_vocab_size", found)
+    if inputs.get("position_ids") is not None:
+        _check_position_ids(inputs["position_ids"], reference, found)
+        out["position_ids"] = check_ids("position_ids", inputs["position_ids"], config.max_position_embeddings,
+                                        "max_position_embeddings", found)
+    if inputs.get("head_mask") is not None:
+        out["head_mask"] = _check_head_mask(inputs["head_mask"], config, found)
+    return found.attach(out) if own else out
+
+
+def flatten_choices(inputs: dict, found: Checks):
+    """Multiple-choice inputs (B, C, T[, E]) -> (B*C, T[, E]) for the backbone, after checking they line up.
+
+    Returns (num_choices: int, or a scalar tensor when only known at run time; the flattened inputs).
+    position_ids may also be (T,), (1, T) or (1, 1, T): one set for every choice (passed on as (1, T)).
+    """
+    ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
+    checks.check_inputs_choice(ids is not None, embeds is not None)
+    if ids is not None:
+        reference = ids = with_rank("input_ids", ids, 3, "(batch, num_choices, seq)", found)
+    else:
+        embeds = with_rank("inputs_embeds", embeds, 4, "(batch, num_choices, seq, embedding_size)", found)
+        reference = embeds[..., 0]
+    static = reference.shape.as_list()
+    if 0 in static[:2]:
+        raise ValueError(f"multiple-choice input has shape {tuple(static)} (batch, num_choices, seq); "
+                         "pass at least one example with at least one choice")
+    dims = tf.shape(reference)  # (B, C, T)
+    of = "the choices input (batch, num_choices, seq)"
+    flat = dict(inputs)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        t = inputs.get(name) if name != "input_ids" else ids
+        if t is not None:
+            if name != "input_ids":
+                _same_shape(name, t, reference, found, of=of)
+            flat[name] = tf.reshape(t, [-1, dims[2]])  # (B*C, T)
+    position_ids = inputs.get("position_ids")
+    if position_ids is not None:
+        flat["position_ids"] = _flatten_choice_positions(position_ids, reference, found)
+    if embeds is not None:
+        flat["inputs_embeds"] = tf.reshape(embeds, [-1, dims[2], tf.shape(embeds)[3]])
+    num_choices = static[1] if static[1] is not None else dims[1]
+    return num_choices, flat
+
+
+def _flatten_choice_positions(position_ids: tf.Tensor, reference: tf.Tensor, found: Checks) -> tf.Tensor:
+    shape = tuple(reference.shape.as_list())
+    seq = shape[2]
+    static = _static(position_ids.shape)
+    shared = ((seq,), (1, seq), (1, 1, seq))
+    if static is not None and None not in shape:
+        if static not in shared + (shape,):
+            raise ValueError(f"position_ids has shape {static}; allowed: {shape} (batch, num_choices, seq), "
+                             f"or one set for every choice: {', '.join(str(s) for s in shared)}")
+    else:
+        b, c, t = tf.unstack(tf.shape(reference, out_type=tf.int64))
+        found.require(shape_is(position_ids, [[b, c, t], [t], [1, t], [1, 1, t]]),
+                      "position_ids must have shape (batch, num_choices, seq), or (seq,) / (1, seq) / (1, 1, seq) "
+                      "shared by every choice")
+    return tf.reshape(position_ids, [-1, tf.shape(reference)[2]])  # (B*C, T) or (1, T)
