@@ -114,9 +114,13 @@ class MobileBertConfig:
         if self.label2id is None:
             self.label2id = inverse
         elif self.label2id != inverse:
-            raise ValueError(
-                f"label2id {self.label2id} contradicts id2label {self.id2label}; label2id must map every label "
-                "of id2label back to its id (or be left out to be derived)"
+            # Hub configs where only id2label was edited are common: loading them must not fail.
+            # Kept as given (it round-trips); predictions are named through id2label.
+            warnings.warn(
+                f"label2id {self.label2id} contradicts id2label {self.id2label}; predictions use id2label. "
+                "Fix label2id (or leave it out to be derived) to silence this.",
+                UserWarning,
+                stacklevel=4,
             )
 
     # ------------------------------------------------------------------ validation
