@@ -7,7 +7,7 @@
     read_weights(files)                     a located checkpoint (mobilebert_common.weight_files.WeightFiles)
     write_safetensors(path, tensors, metadata)                  atomic
     write_sharded_safetensors(directory, tensors, max_shard_size, metadata)
-                                            model-0000i-of-0000n.safetensors + the hub's index JSON, each atomic
+                                            model-0000i-of-0000n.safetensors + the hub's index JSON, all or nothing
     write_pytorch_bin(path, tensors)        torch.save (needs torch), atomic
     write_tf_h5(path, weights, model_name)  atomic; the group/attribute structure of Keras h5 weight files
 
@@ -25,8 +25,9 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from mobilebert_common.files import atomic_path, atomic_write_text
-from mobilebert_common.weight_files import (SAFE_INDEX_NAME, WeightFiles, corrupt_file_error, index_json, parse_size,
-                                            plan_shards, read_index, shard_name)
+from mobilebert_common.weight_files import (SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, WeightFiles,
+                                            corrupt_file_error, index_json, parse_size, plan_shards, read_index,
+                                            shard_name)
 
 from .arrays import BF16 as _BF16
 from .arrays import need_file as _need_file
@@ -122,26 +123,30 @@ def write_safetensors(path, tensors: Dict[str, np.ndarray], metadata: Optional[d
 def write_sharded_safetensors(directory, tensors: Dict[str, np.ndarray], max_shard_size: Union[int, str] = "5GB",
                               metadata: Optional[dict] = None) -> List[str]:
     """Shards model-0000i-of-0000n.safetensors of at most ``max_shard_size`` bytes each (a larger tensor
-    gets one of its own), then model.safetensors.index.json as the hub writes it:
-    {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Each file is atomic and the index
-    comes last, so an index always describes complete shards. Returns the paths, index last.
+    gets one of its own) and model.safetensors.index.json as the hub writes it:
+    {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Returns the paths, index last.
 
-    Shards of an earlier save with another count are left in place; write into a fresh directory
-    (the conversion CLI stages its output and replaces stale shards).
+    All or nothing: the set is staged and moved in together (conversion/staging.py). It replaces the
+    directory's safetensors weights: a model.safetensors (which loaders would read first) and shards
+    of an earlier save go, and come back if the write fails.
     """
+    from .staging import staged_directory  # (staging imports nothing of this module)
+
     directory = os.fspath(directory)
     limit = parse_size(max_shard_size)
     arrays = {name: np.asarray(a) for name, a in tensors.items()}
     plan = plan_shards([(name, a.nbytes) for name, a in arrays.items()], limit)
-    paths, weight_map = [], {}
-    for i, names in enumerate(plan, start=1):
-        name = shard_name(i, len(plan))
-        write_safetensors(os.path.join(directory, name), {k: arrays[k] for k in names}, metadata)
-        weight_map.update((k, name) for k in names)
-        paths.append(os.path.join(directory, name))
-    index = os.path.join(directory, SAFE_INDEX_NAME)
-    atomic_write_text(index, index_json(weight_map, sum(a.nbytes for a in arrays.values())))
-    return paths + [index]
+    names = [shard_name(i, len(plan)) for i in range(1, len(plan) + 1)]
+    present = os.listdir(directory) if os.path.isdir(directory) else []
+    stale = [n for n in present if (n == SAFE_WEIGHTS_NAME or SHARD_NAME.fullmatch(n)) and n not in names]
+    weight_map = {}
+    with staged_directory(directory, remove=stale) as stage:
+        for name, shard in zip(names, plan):
+            write_safetensors(os.path.join(stage, name), {k: arrays[k] for k in shard}, metadata)
+            weight_map.update((k, name) for k in shard)
+        atomic_write_text(os.path.join(stage, SAFE_INDEX_NAME),
+                          index_json(weight_map, sum(a.nbytes for a in arrays.values())))
+    return [os.path.join(directory, n) for n in names + [SAFE_INDEX_NAME]]
 
 
 def read_weights(files: WeightFiles) -> Dict[str, np.ndarray]:

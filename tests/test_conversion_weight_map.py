@@ -1,7 +1,5 @@
 """conversion.weight_map: the table equals the reference checkpoints' names and shapes, every head."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -9,8 +7,8 @@ from conversion.weight_map import (ARCHITECTURES, detect_architecture, entries, 
                                    resolve_architecture, tf_model_name, unused_by_design)
 from mobilebert_common import MobileBertConfig
 from tests.helpers import VARIANTS, tiny_config
+from tests.reference_checkpoints import reference_dir
 
-REF = Path("/tmp/ref")
 HEADS = [a[len("MobileBert"):] for a in ARCHITECTURES]
 
 
@@ -22,21 +20,26 @@ def _h5_datasets(path):
     return out
 
 
-@pytest.mark.parametrize("head", HEADS)
-def test_table_equals_reference_files(head):
-    # Files saved by transformers (PT safetensors and the TF h5 it writes) for a tiny config.
-    if not (REF / f"pt_{head}").is_dir():
-        pytest.skip("reference checkpoints in /tmp/ref are absent")
+# Every head on the default config, every config on the pre-training head (and the bare model).
+REFERENCE_CASES = [(head, "default") for head in HEADS] + [
+    (head, variant) for variant in VARIANTS if variant != "default" for head in ("ForPreTraining", "Model")]
+
+
+@pytest.mark.parametrize("head,variant", REFERENCE_CASES)
+def test_table_equals_reference_files(head, variant, tmp_path_factory):
+    # Files saved by transformers now (PT safetensors, and the TF h5 its from_pt route writes) for a tiny config.
     from safetensors.numpy import load_file
 
-    config = MobileBertConfig.from_pretrained(str(REF / f"pt_{head}"))
+    pt_dir = reference_dir(tmp_path_factory, "pt", head, variant)
+    tf_dir = reference_dir(tmp_path_factory, "tf", head, variant)
+    config = MobileBertConfig.from_pretrained(str(pt_dir))
     arch = "MobileBert" + head
     table = entries(config, arch)
-    pt_file = load_file(str(REF / f"pt_{head}" / "model.safetensors"))
+    pt_file = load_file(str(pt_dir / "model.safetensors"))
     assert {e.pt_name: e.shape for e in table if e.transform != "tie"} == {k: v.shape for k, v in pt_file.items()}
     model = tf_model_name(arch)
     expected = {f"{e.tf_name.split('/')[0]}/{model}/{e.tf_name}": e.tf_shape for e in table}
-    assert expected == _h5_datasets(REF / f"tf_{head}" / "tf_model.h5")
+    assert expected == _h5_datasets(tf_dir / "tf_model.h5")
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

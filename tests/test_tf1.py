@@ -12,17 +12,17 @@ from conversion.weight_map import entries  # noqa: E402
 from tests.helpers import assert_close, random_inputs, tiny_config  # noqa: E402
 
 
-def tf1_arrays(config, arch, seed=0):
-    """Random weights in TF1 layout, keyed by Google's variable names (kernels (in, out), extra_output_weights (V, H-E))."""
+def tf1_arrays(config, arch, seed=0, with_unused=True):
+    """Random weights in TF1 layout, keyed by Google's variable names, as the table gives them
+    (Entry.tf1_name, Entry.tf1_shape: kernels (in, out), extra_output_weights (V, H-E)).
+    with_unused=False leaves out what Google's code does not build (Entry.unused)."""
     rng = np.random.default_rng(seed)
     out = {}
     for e in entries(config, arch):
-        if e.transform == "tie":
+        if e.transform == "tie" or (e.unused and not with_unused):
             continue
-        name = e.tf1_name or {"classifier.weight": "output_weights", "classifier.bias": "output_bias"}[e.pt_name]
-        shape = e.shape[::-1] if name.endswith("/kernel") or name.endswith("extra_output_weights") else e.shape
-        scale = 1.0 if "LayerNorm" in name and name.endswith("gamma") else 0.2
-        out[name] = (rng.standard_normal(shape) * scale).astype(np.float32)
+        scale = 1.0 if "LayerNorm" in e.tf1_name and e.tf1_name.endswith("gamma") else 0.2
+        out[e.tf1_name] = (rng.standard_normal(e.tf1_shape) * scale).astype(np.float32)
     return out
 
 
@@ -163,6 +163,136 @@ def test_cli_tf1_to_pt_and_tf(tmp_path):
     assert set(tf_weights) == set(expected)
     assert all(np.array_equal(tf_weights[k], expected[k].astype(np.float16)) for k in expected)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in src.iterdir()) == before
-    # a missing variable: exit 1, nothing written
+    # no checkpoint at that path: exit 1, nothing written
     assert main(["tf1-to-pt", str(tmp_path / "nothing"), str(tmp_path / "x"), "--quiet"]) == 1
     assert not (tmp_path / "x").exists()
+
+
+def write_lamb_checkpoint(prefix, arrays):
+    """A checkpoint with the slots a TF1 tf.train optimizer named "LAMB" creates, as Google's LAMB does:
+    <var>/LAMB and <var>/LAMB_1 (m, v), beta1_power, beta2_power, and global_step."""
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = [tf.compat.v1.Variable(a, name=n) for n, a in arrays.items()]
+        step = tf.compat.v1.train.get_or_create_global_step()
+        loss = tf.add_n([tf.reduce_sum(v) for v in variables[:3]])
+        train = tf.compat.v1.train.AdamOptimizer(name="LAMB").minimize(loss, global_step=step, var_list=variables[:3])
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            sess.run(train)  # one step: the slots hold values, the trained variables moved
+            return saver.save(sess, str(prefix)), dict(zip(arrays, sess.run(variables)))
+
+
+def test_lamb_slots_are_skipped(tmp_path):
+    config = tiny_config()
+    arrays = tf1_arrays(config, "MobileBertForPreTraining")
+    prefix, saved = write_lamb_checkpoint(tmp_path / "model.ckpt", arrays)
+    skipped = {}
+    weights = read_tf1_checkpoint(prefix, skipped=skipped)
+    first = list(arrays)[:3]
+    assert set(skipped) == {f"{n}/LAMB" for n in first} | {f"{n}/LAMB_1" for n in first} | {
+        "beta1_power", "beta2_power", "global_step"}
+    assert set(weights) == set(arrays)
+    pt = tf1_to_pt(weights, config)
+    entry = {e.tf1_name: e for e in entries(config, "MobileBertForPreTraining")}[first[0]]
+    np.testing.assert_array_equal(pt[entry.pt_name], saved[first[0]].T if entry.tf1_transform == "transpose" else saved[first[0]])
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # transformers' (H - E = 0, V) dense
+def test_unused_tensors_absent_from_googles_checkpoint_are_filled_and_reported(tmp_path):
+    """E == H without trigram: Google's code builds no embedding_transformation; the hub's layout (and ours) has one."""
+    transformers = pytest.importorskip("transformers")
+    config = tiny_config("no_trigram_no_pooler_act")
+    arrays = tf1_arrays(config, "MobileBertForMaskedLM", with_unused=False)
+    assert not any("embedding_transformation" in n for n in arrays)
+    prefix = write_tf1_checkpoint(tmp_path / "model.ckpt", arrays, optimizer=False)
+    filled = {}
+    pt = tf1_to_pt(read_tf1_checkpoint(prefix), config, "MobileBertForMaskedLM", filled=filled)
+    names = {"mobilebert.embeddings.embedding_transformation.weight", "mobilebert.embeddings.embedding_transformation.bias"}
+    assert set(filled) == names and all("filled with zeros" in r for r in filled.values())
+    assert all(not pt[n].any() and pt[n].dtype == np.float32 for n in names)
+    # A tensor that forward reads is still required.
+    del arrays["bert/embeddings/FakeLayerNorm/gamma"]
+    with pytest.raises(ConversionError, match="missing 1 tensor.*bert/embeddings/FakeLayerNorm/gamma"):
+        tf1_to_pt(arrays, config, "MobileBertForMaskedLM")
+
+    ours = pt_model("MobileBertForMaskedLM", config, pt)
+    ref_cfg = transformers.MobileBertConfig(**{k: v for k, v in config.to_dict().items() if k != "architectures"})
+    ref = transformers.MobileBertForMaskedLM(ref_cfg).eval()
+    transformers.load_tf_weights_in_mobilebert(ref, ref_cfg, prefix)
+    inputs = {k: torch.from_numpy(v) for k, v in random_inputs(config).items()}
+    with torch.no_grad():
+        assert_close(ours(**inputs).logits.numpy(), ref(**inputs).logits.numpy(), what="MLM logits")
+
+
+def test_squad_checkpoint_through_tf1_to_tf_and_the_cli(tmp_path):
+    from conversion.__main__ import main
+    from conversion.formats import read_safetensors, read_tf_h5
+
+    config = tiny_config("layer_norm_gelu", layer_norm_eps=1e-5)
+    arrays = tf1_arrays(config, "MobileBertForQuestionAnswering", with_unused=False)
+    src = tmp_path / "squad"
+    src.mkdir()
+    write_tf1_checkpoint(src / "model.ckpt-300", arrays)
+    (src / "bert_config.json").write_text(config.to_json_string())
+    tf_weights = tf1_to_tf(arrays, config)  # the head found from cls/squad/*
+    np.testing.assert_array_equal(tf_weights["qa_outputs/kernel:0"], arrays["cls/squad/output_weights"].T)
+    np.testing.assert_array_equal(tf_weights["qa_outputs/bias:0"], arrays["cls/squad/output_bias"])
+
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["tf1-to-tf", str(src), str(tmp_path / "tf"), "--quiet"]) == 0
+    assert "MobileBertForQuestionAnswering" in out.getvalue() and "filled mobilebert." in out.getvalue()
+    written = read_tf_h5(tmp_path / "tf" / "tf_model.h5")
+    assert set(written) == set(tf_weights) and all(np.array_equal(written[k], tf_weights[k]) for k in written)
+    assert main(["tf1-to-pt", str(src / "model.ckpt-300"), str(tmp_path / "pt"), "--quiet"]) == 0
+    pt = read_safetensors(tmp_path / "pt" / "model.safetensors")
+    np.testing.assert_array_equal(pt["qa_outputs.weight"], arrays["cls/squad/output_weights"])
+    import mobilebert_pt
+    import mobilebert_tf
+
+    x = random_inputs(config)
+    tf_out = mobilebert_tf.TFMobileBertForQuestionAnswering.from_pretrained(str(tmp_path / "tf"))(x, training=False)
+    pt_out = mobilebert_pt.MobileBertForQuestionAnswering.from_pretrained(str(tmp_path / "pt"))
+    with torch.no_grad():
+        pt_out = pt_out(**{k: torch.from_numpy(v) for k, v in x.items()})
+    assert_close(tf_out.start_logits.numpy(), pt_out.start_logits.numpy(), what="start logits tf1-to-tf vs tf1-to-pt")
+    assert_close(tf_out.end_logits.numpy(), pt_out.end_logits.numpy(), what="end logits")
+
+
+def test_run_classifier_layout_through_the_cli(tmp_path):
+    """run_classifier.py fine-tunes: a top-level output_weights (num_labels, H) / output_bias over the pooler."""
+    transformers = pytest.importorskip("transformers")
+    from conversion.__main__ import main
+
+    config = tiny_config(num_labels=3)
+    arrays = tf1_arrays(config, "MobileBertForSequenceClassification")
+    assert arrays["output_weights"].shape == (3, 32) and arrays["output_bias"].shape == (3,)
+    src = tmp_path / "glue"
+    src.mkdir()
+    write_tf1_checkpoint(src / "model.ckpt-50", arrays)
+    (src / "bert_config.json").write_text(config.to_json_string())
+    # The classifier head is shared by three classes: the CLI asks which (or config.architectures says).
+    assert main(["tf1-to-pt", str(src), str(tmp_path / "x"), "--quiet"]) == 1 and not (tmp_path / "x").exists()
+    assert main(["tf1-to-pt", str(src), str(tmp_path / "pt"), "--quiet",
+                 "--architecture", "MobileBertForSequenceClassification"]) == 0
+    import mobilebert_pt
+
+    ours = mobilebert_pt.MobileBertForSequenceClassification.from_pretrained(str(tmp_path / "pt"))
+    np.testing.assert_array_equal(ours.classifier.weight.detach().numpy(), arrays["output_weights"])  # PT's layout already
+
+    # Reference: backbone and pooler through transformers' TF1 loader, the classifier by hand.
+    ref_cfg = transformers.MobileBertConfig(**{k: v for k, v in config.to_dict().items() if k != "architectures"})
+    ref = transformers.MobileBertModel(ref_cfg).eval()
+    backbone = {k: v for k, v in arrays.items() if not k.startswith("output_")}
+    write_tf1_checkpoint(tmp_path / "backbone.ckpt", backbone, optimizer=False)
+    transformers.load_tf_weights_in_mobilebert(ref, ref_cfg, str(tmp_path / "backbone.ckpt"))
+    inputs = {k: torch.from_numpy(v) for k, v in random_inputs(config).items()}
+    with torch.no_grad():
+        pooled = ref(**inputs).pooler_output.numpy()
+        logits = ours(**inputs).logits.numpy()
+    assert_close(logits, pooled @ arrays["output_weights"].T + arrays["output_bias"], what="classifier logits")
