@@ -1,12 +1,13 @@
 """Golden outputs written by the Keras model on CPU, so machines without TensorFlow can compare.
 
 GPU machines often have torch but no tensorflow. The fixture holds the Keras (TF CPU) outputs of
-every head on every tiny config, for weights that anyone can regenerate from a seed
+every head on every tiny config (logits, hidden states and attentions: OUTPUTS), for weights that
+anyone can regenerate from a seed
 (tests.frameworks.random_weights). Regenerate it after a deliberate numerical change with:
 
     python3 -m tests.golden
 
-and commit tests/fixtures/golden_tf_cpu.npz (a few hundred kB).
+and commit tests/fixtures/golden_tf_cpu.npz (about 200 kB).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.helpers import VARIANTS, tiny_config
 
 GOLDEN_PATH = Path(__file__).parent / "fixtures" / "golden_tf_cpu.npz"
 NUM_LABELS = 3
+OUTPUTS = dict(output_hidden_states=True, output_attentions=True)  # what every run asks for
 
 
 def golden_cases() -> list:
@@ -51,7 +53,7 @@ def write_golden(path: Path = GOLDEN_PATH) -> int:
     for arch, variant in golden_cases():
         config = case_config(variant)
         model = build_tf(arch, config, random_weights(config, arch, "tf"))
-        outputs = run_tf(model, model_inputs(config, arch), output_hidden_states=True)
+        outputs = run_tf(model, model_inputs(config, arch), **OUTPUTS)
         for field, value in outputs.items():
             arrays[case_key(arch, variant, field)] = value.astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,21 +99,30 @@ def _load_tf(architecture, path, **kwargs):
     return getattr(mobilebert_tf, "TF" + architecture).from_pretrained(str(path), **kwargs)
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_through_files_both_directions(architecture, tmp_path):
-    """PyTorch save -> Keras from_pt -> Keras save -> PyTorch from_tf: same logits, same bits."""
-    config = config_for("default")
+# Every head on the default config; every other config on two heads (all eight heads across them).
+FILE_CASES = [(arch, "default") for arch in ARCHITECTURES] + [
+    (ARCHITECTURES[(2 * i + k) % len(ARCHITECTURES)], variant)
+    for i, variant in enumerate(v for v in VARIANTS if v != "default") for k in (0, 1)
+]
+
+
+@pytest.mark.parametrize("architecture,variant", FILE_CASES)
+def test_through_files_both_directions(architecture, variant, tmp_path):
+    """PyTorch save -> Keras from_pt -> Keras save -> PyTorch from_tf: same logits, hidden states and
+    attentions, same bits."""
+    config = config_for(variant)
     pt_model = build_pt(architecture, config, random_weights(config, architecture, "pt", seed=2))
     inputs = model_inputs(config, architecture, seed=5)
-    expected = run_pt(pt_model, inputs, output_hidden_states=True)
+    expected = run_pt(pt_model, inputs, **ALL_OUTPUTS)
+    assert "attentions.0" in expected
 
     pt_model.save_pretrained(str(tmp_path / "pt"))
     tf_model = _load_tf(architecture, tmp_path / "pt", from_pt=True)
-    assert_same_outputs(run_tf(tf_model, inputs, output_hidden_states=True), expected, context="from_pt")
+    assert_same_outputs(run_tf(tf_model, inputs, **ALL_OUTPUTS), expected, context=f"{variant} from_pt")
 
     tf_model.save_pretrained(str(tmp_path / "tf"))
     pt_back = _load_pt(architecture, tmp_path / "tf", from_tf=True)
-    assert_same_outputs(run_pt(pt_back, inputs, output_hidden_states=True), expected, context="from_tf")
+    assert_same_outputs(run_pt(pt_back, inputs, **ALL_OUTPUTS), expected, context=f"{variant} from_tf")
     original = pt_weights(pt_model)
     for name, value in pt_weights(pt_back).items():
         np.testing.assert_array_equal(value, original[name], err_msg=name)
@@ -128,12 +137,13 @@ def test_through_the_conversion_command(architecture, variant, tmp_path):
     config = config_for(variant)
     pt_model = build_pt(architecture, config, random_weights(config, architecture, "pt", seed=4))
     inputs = model_inputs(config, architecture, seed=6)
-    expected = run_pt(pt_model, inputs)
+    expected = run_pt(pt_model, inputs, **ALL_OUTPUTS)
     pt_model.save_pretrained(str(tmp_path / "pt"))
 
-    assert convert_main(["pt-to-tf", str(tmp_path / "pt"), str(tmp_path / "tf")]) in (0, None)
+    assert convert_main(["pt-to-tf", str(tmp_path / "pt"), str(tmp_path / "tf"), "--quiet"]) == 0
     assert (tmp_path / "tf" / "tf_model.h5").is_file() and (tmp_path / "tf" / "config.json").is_file()
-    assert_same_outputs(run_tf(_load_tf(architecture, tmp_path / "tf"), inputs), expected, context="pt-to-tf")
+    assert_same_outputs(run_tf(_load_tf(architecture, tmp_path / "tf"), inputs, **ALL_OUTPUTS), expected, context="pt-to-tf")
 
-    assert convert_main(["tf-to-pt", str(tmp_path / "tf"), str(tmp_path / "back")]) in (0, None)
-    assert_same_outputs(run_pt(_load_pt(architecture, tmp_path / "back"), inputs), expected, context="tf-to-pt")
+    assert convert_main(["tf-to-pt", str(tmp_path / "tf"), str(tmp_path / "back"), "--quiet"]) == 0
+    assert_same_outputs(run_pt(_load_pt(architecture, tmp_path / "back"), inputs, **ALL_OUTPUTS), expected,
+                        context="tf-to-pt")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.frameworks import model_inputs, random_weights
-from tests.golden import GOLDEN_PATH, case_config, case_key, golden_cases, load_golden
+from tests.golden import GOLDEN_PATH, OUTPUTS, case_config, case_key, golden_cases, load_golden
 from tests.helpers import assert_close
 
 CASES = golden_cases()
@@ -26,6 +26,7 @@ def golden():
 def compare_with_golden(golden, architecture, variant, outputs, rtol):
     fields = {k.split("/", 2)[2] for k in golden if k.startswith(f"{architecture}/{variant}/")}
     assert fields, f"no golden outputs for {architecture}/{variant}"
+    assert "attentions.0" in fields and "hidden_states.0" in fields, "regenerate the fixture: python3 -m tests.golden"
     assert fields == set(outputs), f"fields differ: {sorted(fields)} vs {sorted(outputs)}"
     for field in sorted(fields):
         assert_close(outputs[field], golden[case_key(architecture, variant, field)], rtol=rtol,
@@ -37,7 +38,7 @@ def run_pytorch(architecture, variant, device):
 
     config = case_config(variant)
     model = build_pt(architecture, config, random_weights(config, architecture, "pt"))
-    return run_pt(model, model_inputs(config, architecture), device=device, output_hidden_states=True)
+    return run_pt(model, model_inputs(config, architecture), device=device, **OUTPUTS)
 
 
 def run_keras(architecture, variant, device):
@@ -48,7 +49,7 @@ def run_keras(architecture, variant, device):
     config = case_config(variant)
     with tf.device(device):
         model = build_tf(architecture, config, random_weights(config, architecture, "tf"))
-        return run_tf(model, model_inputs(config, architecture), output_hidden_states=True)
+        return run_tf(model, model_inputs(config, architecture), **OUTPUTS)
 
 
 @pytest.mark.parametrize("architecture,variant", CASES)
