@@ -52,8 +52,10 @@ def test_every_variant_names_are_unique_and_tf1_names_cover_the_backbone(variant
             assert len(names) == len(set(names)), (arch, attr)
         tf1 = [e.tf1_name for e in table if e.tf1_name]
         assert len(tf1) == len(set(tf1))
-        # Every backbone tensor has a TF1 name (Google's checkpoint holds them all).
-        assert all(e.tf1_name for e in table if e.tf_name.startswith("mobilebert/"))
+        # Every tensor but the tied decoder has a TF1 name, and its TF1 layout is the table's to say.
+        assert all(bool(e.tf1_name) == (e.transform != "tie") for e in table)
+        assert all(e.tf1_transform in ("none", "transpose") for e in table)
+        assert all(e.tf1_transform == "transpose" for e in table if e.tf1_name and e.tf1_name.endswith("/kernel"))
 
 
 def test_optional_modules_follow_the_config():
@@ -91,6 +93,18 @@ def test_tf1_names_follow_googles_checkpoint():
     assert table["cls.seq_relationship.weight"].tf1_name == "cls/seq_relationship/output_weights"
     qa = {e.pt_name: e for e in entries(tiny_config(), "MobileBertForQuestionAnswering")}
     assert qa["qa_outputs.weight"].tf1_name == "cls/squad/output_weights"
+    # Layouts: TF1 kernels are (in, out) and extra_output_weights (V, H - E): transposed into PT's;
+    # the output_weights of the NSP, SQuAD and run_classifier heads already are PT's (out, in).
+    assert table["mobilebert.encoder.layer.0.attention.self.query.weight"].tf1_transform == "transpose"
+    assert table["cls.predictions.dense.weight"].tf1_transform == "transpose"
+    assert table["cls.predictions.dense.weight"].tf1_shape == (99, 16)
+    assert table["cls.seq_relationship.weight"].tf1_transform == "none"
+    assert qa["qa_outputs.weight"].tf1_transform == "none" and qa["qa_outputs.weight"].tf1_shape == (2, 32)
+    # run_classifier.py fine-tunes: top-level output_weights (num_labels, H) / output_bias.
+    for arch in ("MobileBertForSequenceClassification", "MobileBertForTokenClassification"):
+        head = {e.pt_name: e for e in entries(tiny_config(num_labels=3), arch)}
+        assert (head["classifier.weight"].tf1_name, head["classifier.weight"].tf1_shape) == ("output_weights", (3, 32))
+        assert head["classifier.bias"].tf1_name == "output_bias"
 
 
 def test_names_and_detection():
