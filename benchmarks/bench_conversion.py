@@ -1,6 +1,8 @@
 """Conversion speed and memory on a full-size google/mobilebert-uncased-shaped checkpoint.
 
-    python benchmarks/bench_conversion.py [--workdir DIR] [--skip-reference]
+    python benchmarks/bench_conversion.py [--workdir DIR] [--skip-reference] [--layers N]
+
+(--layers 2: a small smoke run of the same jobs; the figures to quote use the default 24.)
 
 Builds MobileBertForPreTraining-shaped random weights (24 layers, hidden 512, 4 FFNs, vocab 30522;
 about 141 MiB in float32 with the MLM head, like the hub's pytorch_model.bin), then converts files to files in each direction, each job in a fresh
@@ -90,10 +92,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="where the checkpoints go (default: a temporary directory)")
     parser.add_argument("--skip-reference", action="store_true", help="only time our converter")
+    parser.add_argument("--layers", type=int, default=FULL["num_hidden_layers"],
+                        help="num_hidden_layers (default 24, the real model; fewer for a quick smoke run)")
     args = parser.parse_args()
+    if args.layers < 1:
+        parser.error("--layers must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
-        config = MobileBertConfig(**FULL, architectures=[ARCH])
+        config = MobileBertConfig(**{**FULL, "num_hidden_layers": args.layers}, architectures=[ARCH])
         rng = np.random.default_rng(0)
         weights = {e.pt_name: (rng.standard_normal(e.shape, dtype=np.float32) * 0.02)
                    for e in entries(config, ARCH) if e.transform != "tie"}
@@ -102,7 +108,9 @@ def main() -> None:
         write_safetensors(src / "model.safetensors", weights, {"format": "pt"})
         size = (src / "model.safetensors").stat().st_size
         del weights
-        print(f"checkpoint: {ARCH}, google/mobilebert-uncased shape, {size / 2**20:.1f} MiB model.safetensors "
+        shape = "google/mobilebert-uncased shape" + ("" if args.layers == FULL["num_hidden_layers"] else
+                                                      f" with {args.layers} layers (smoke run)")
+        print(f"checkpoint: {ARCH}, {shape}, {size / 2**20:.1f} MiB model.safetensors "
               f"(float32, random weights); python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
         jobs = [("ours-pt-to-tf", src, work / "ours_tf"), ("ours-tf-to-pt", work / "ours_tf", work / "ours_pt")]
         if not args.skip_reference:
