@@ -122,6 +122,15 @@ class Checks:
         if self.dynamic:
             self.asserts.append(tf.debugging.Assert(condition, [message, *data], name="mobilebert_input_check"))
 
+    def gate(self, t: tf.Tensor, condition, message: str) -> tf.Tensor:
+        """require(condition), and t made to wait for it: for checks that guard the very next op on t
+        (a reshape that would otherwise fail first with TF's own message)."""
+        self.require(condition, message)
+        if not self.asserts:
+            return t
+        with tf.control_dependencies(self.asserts[-1:]):
+            return tf.identity(t)
+
     def attach(self, tensors: dict) -> dict:
         if not self.asserts:
             return tensors
@@ -146,7 +155,7 @@ def with_rank(name: str, t: tf.Tensor, rank: int, layout: str, found: Checks) ->
     if t.shape.rank is not None:
         checks.check_rank(name, t.shape.as_list(), rank, layout)
         return t
-    found.require(tf.equal(tf.rank(t), rank), f"{name} must have {rank} dimensions {layout}")
+    t = found.gate(t, tf.equal(tf.rank(t), rank), f"{name} must have {rank} dimensions {layout}")
     t.set_shape([None] * rank)  # the assertion above guards this
     return t
 
@@ -233,8 +242,8 @@ def _check_head_mask(head_mask: tf.Tensor, config: MobileBertConfig, found: Chec
         if not any(len(dims) == len(a) and all(d is None or d == e for d, e in zip(dims, a)) for a in allowed):
             checks.check_head_mask(tuple(dims), config)
     if _static(shape) is None:
-        found.require(shape_is(head_mask, [[heads], [layers, heads]]),
-                      f"head_mask must have shape ({heads},) or ({layers}, {heads}) (layers, heads)")
+        head_mask = found.gate(head_mask, shape_is(head_mask, [[heads], [layers, heads]]),
+                               f"head_mask must have shape ({heads},) or ({layers}, {heads}) (layers, heads)")
     # (N,) -> (1, N) -> (L, N); (L, N) stays.
     return tf.broadcast_to(tf.reshape(head_mask, [-1, heads]), [layers, heads])
 
@@ -297,23 +306,26 @@ def flatten_choices(inputs: dict, found: Checks):
                          "pass at least one example with at least one choice")
     dims = tf.shape(reference)  # (B, C, T)
     of = "the choices input (batch, num_choices, seq)"
-    flat = dict(inputs)
+    for name in ("attention_mask", "token_type_ids"):
+        if inputs.get(name) is not None:
+            _same_shape(name, inputs[name], reference, found, of=of)
+    if inputs.get("position_ids") is not None:
+        _check_choice_positions(inputs["position_ids"], reference, found)
+    # The reshapes below wait for the checks: a misaligned input fails with our message, not reshape's.
+    flat = found.attach({**inputs, "input_ids": ids, "inputs_embeds": embeds})
     for name in ("input_ids", "attention_mask", "token_type_ids"):
-        t = inputs.get(name) if name != "input_ids" else ids
-        if t is not None:
-            if name != "input_ids":
-                _same_shape(name, t, reference, found, of=of)
-            flat[name] = tf.reshape(t, [-1, dims[2]])  # (B*C, T)
-    position_ids = inputs.get("position_ids")
-    if position_ids is not None:
-        flat["position_ids"] = _flatten_choice_positions(position_ids, reference, found)
+        if flat.get(name) is not None:
+            flat[name] = tf.reshape(flat[name], [-1, dims[2]])  # (B*C, T)
+    if flat.get("position_ids") is not None:
+        flat["position_ids"] = tf.reshape(flat["position_ids"], [-1, dims[2]])  # (B*C, T), or (1, T) shared
+    embeds = flat.get("inputs_embeds")
     if embeds is not None:
         flat["inputs_embeds"] = tf.reshape(embeds, [-1, dims[2], tf.shape(embeds)[3]])
     num_choices = static[1] if static[1] is not None else dims[1]
     return num_choices, flat
 
 
-def _flatten_choice_positions(position_ids: tf.Tensor, reference: tf.Tensor, found: Checks) -> tf.Tensor:
+def _check_choice_positions(position_ids: tf.Tensor, reference: tf.Tensor, found: Checks) -> None:
     shape = tuple(reference.shape.as_list())
     seq = shape[2]
     static = _static(position_ids.shape)
@@ -327,4 +339,3 @@ def _flatten_choice_positions(position_ids: tf.Tensor, reference: tf.Tensor, fou
         found.require(shape_is(position_ids, [[b, c, t], [t], [1, t], [1, 1, t]]),
                       "position_ids must have shape (batch, num_choices, seq), or (seq,) / (1, seq) / (1, 1, seq) "
                       "shared by every choice")
-    return tf.reshape(position_ids, [-1, tf.shape(reference)[2]])  # (B*C, T) or (1, T)

@@ -34,7 +34,7 @@ def _check_shape(name: str, labels: tf.Tensor, logits: tf.Tensor, found: Checks)
     if labels.shape.rank is not None and labels.shape.rank not in (len(expected), len(expected) + 1):
         rules.check_label_shape(name, tuple(labels.shape.as_list()), tuple(expected))
     dims = tf.unstack(tf.shape(logits, out_type=tf.int64))[:-1]
-    found.require(shape_is(labels, [dims, dims + [1]]), f"{name} must have the logits' shape without the class axis")
+    found.require(shape_is(labels, [dims, dims + [1]]), f"{name} must have the shape of the logits without their class axis")
 
 
 def check_class_labels(name: str, labels: tf.Tensor, num_classes, found: Checks, allow_ignore: bool = True):

@@ -1,5 +1,6 @@
-"""Keras MobileBERT as TensorFlow users run it: tf.function with dynamic shapes, XLA, SavedModel
-in a fresh process, compile + fit on the model's own loss, mixed precision."""
+"""Keras MobileBERT as TensorFlow users run it: tf.function with dynamic shapes, XLA, Keras weight files,
+SavedModels and Keras' own saving reloaded in a fresh process. (Training: test_tf_training.py; the
+input checks around XLA: test_tf_xla.py.)"""
 
 from __future__ import annotations
 
@@ -27,21 +28,32 @@ def _eager(model, inputs, key="logits"):
 
 # ---------------------------------------------------------------------------------- tf.function, XLA
 
+HEADS = ["MobileBertForSequenceClassification", "MobileBertForPreTraining", "MobileBertForQuestionAnswering"]
+
+
+def _outputs(model, inputs: dict) -> dict:
+    return {k: v for k, v in run_tf(model, inputs).items() if "logits" in k}
+
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_tf_function_dynamic_shapes(jit_compile):
+@pytest.mark.parametrize("architecture", HEADS)
+def test_tf_function_dynamic_shapes(architecture, jit_compile):
     config = tiny_config(num_hidden_layers=1)
-    model = _model("MobileBertForSequenceClassification", config)
+    model = _model(architecture, config)
     spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "attention_mask", "token_type_ids")]
 
     @tf.function(input_signature=spec, jit_compile=jit_compile)
     def logits(input_ids, attention_mask, token_type_ids):
-        return model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False).logits
+        out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False)
+        return {k: v for k, v in out.items() if "logits" in k}
 
     for batch, seq in ((2, 7), (3, 5)):  # other batch and length: the same trace
         inputs = random_inputs(config, batch=batch, seq=seq, seed=seq)
         got = logits(**{k: tf.constant(v, tf.int32) for k, v in inputs.items()})
-        assert_close(got.numpy(), _eager(model, inputs), rtol=1e-5, what=f"logits {batch}x{seq}")
+        expected = _outputs(model, inputs)
+        assert sorted(got) == sorted(expected)
+        for key in expected:
+            assert_close(got[key].numpy(), expected[key], rtol=1e-5, what=f"{key} {batch}x{seq}")
     assert logits.experimental_get_tracing_count() == 1
 
 
@@ -61,6 +73,11 @@ def test_serving_function_multiple_choice_xla():
     fn = model.serving_function(tf.int64, jit_compile=True)
     got = fn(**{k: tf.constant(inputs[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
     assert_close(got["logits"].numpy(), _eager(model, inputs), rtol=1e-5)
+    # The inputs are checked before XLA (which would drop the assertion): a readable error, not numbers.
+    bad = {k: tf.constant(v) for k, v in inputs.items()}
+    bad["input_ids"] = bad["input_ids"] + config.vocab_size
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input_ids must hold ids in \[0, 99\)"):
+        fn(**bad)
 
 
 # ---------------------------------------------------------------------------------- Keras weight files
@@ -81,117 +98,122 @@ def test_keras_save_weights_load_weights(fmt, tmp_path):
     assert_close(_eager(other, inputs), _eager(model, inputs), rtol=0)
 
 
-# ---------------------------------------------------------------------------------- SavedModel
+# ---------------------------------------------------------------------------------- SavedModel, Keras saving
 
-_RELOAD = textwrap.dedent(
+# Runs in a fresh interpreter WITHOUT this package on its path: a SavedModel is self-contained.
+_RELOAD_SAVED_MODELS = textwrap.dedent(
     """
-    import sys, numpy as np, tensorflow as tf
-    export_dir, inputs_path, out_path = sys.argv[1:]
-    inputs = dict(np.load(inputs_path))
-    loaded = tf.saved_model.load(export_dir)
+    import json, sys, numpy as np, tensorflow as tf
+    manifest, out_path = json.load(open(sys.argv[1])), sys.argv[2]
     out = {}
-    for sig, dtype in (("serving_default", tf.int64), ("serving_int32", tf.int32)):
-        fn = loaded.signatures[sig]
-        out[sig] = fn(**{k: tf.constant(v, dtype) for k, v in inputs.items()})["logits"].numpy()
-        out["serving_" + dtype.name] = loaded.serving(**{k: tf.constant(v, dtype) for k, v in inputs.items()})["logits"].numpy()
-    out["short"] = loaded.signatures["serving_default"](**{k: tf.constant(v[:1, :4], tf.int64) for k, v in inputs.items()})["logits"].numpy()
+    for case, item in manifest.items():
+        inputs = dict(np.load(item["inputs"]))
+        loaded = tf.saved_model.load(item["dir"])
+        feed = lambda dtype, cut=None: {k: tf.constant(v if cut is None else v[:1, ..., :cut], dtype) for k, v in inputs.items()}
+        out[case + "/default"] = loaded.signatures["serving_default"](**feed(tf.int64))[item["key"]].numpy()
+        if item["kind"] == "export":
+            out[case + "/int32"] = loaded.signatures["serving_int32"](**feed(tf.int32))[item["key"]].numpy()
+            for dtype in (tf.int32, tf.int64):
+                out[case + "/serving_" + dtype.name] = loaded.serving(**feed(dtype))[item["key"]].numpy()
+            out[case + "/short"] = loaded.signatures["serving_default"](**feed(tf.int64, cut=4))[item["key"]].numpy()
+    np.savez(out_path, **out)
+    """
+)
+
+# Keras' own load_model: needs the classes, registered when mobilebert_tf is imported.
+_RELOAD_KERAS = textwrap.dedent(
+    """
+    import json, sys, numpy as np, tensorflow as tf, tf_keras as keras
+    import mobilebert_tf  # registers the classes with Keras
+    manifest, out_path = json.load(open(sys.argv[1])), sys.argv[2]
+    out = {}
+    for case, item in manifest.items():
+        model = keras.models.load_model(item["dir"])
+        assert type(model).__name__ == item["class"], type(model)
+        inputs = {k: tf.constant(v) for k, v in np.load(item["inputs"]).items()}
+        out[case] = model(inputs, training=False)[item["key"]].numpy()
     np.savez(out_path, **out)
     """
 )
 
 
-def test_saved_model_in_a_fresh_process(tmp_path):
-    config = tiny_config(num_hidden_layers=1)
-    model = _model("MobileBertForTokenClassification", config)
-    inputs = random_inputs(config)
-    export_dir = model.export(tmp_path / "saved")  # Keras' name for export_saved_model
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    # A fresh interpreter: nothing of this process (or of this package) is needed to run it.
-    proc = subprocess.run(
-        [sys.executable, "-c", _RELOAD, str(export_dir), str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz")],
-        capture_output=True, text=True, timeout=110, cwd=tmp_path,
-    )
+def _run_fresh(script: str, manifest: dict, tmp_path, with_package: bool) -> dict:
+    import json
+    import os
+
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) if with_package else ""
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "manifest.json"), str(tmp_path / "out.npz")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
-    expected = _eager(model, inputs)
-    for key in ("serving_default", "serving_int32", "serving_int32", "serving_int64"):
-        assert_close(out[key], expected, rtol=1e-5, what=key)
-    short = {k: v[:1, :4] for k, v in inputs.items()}
-    assert_close(out["short"], _eager(model, short), rtol=1e-5, what="other batch and length")
+    return dict(np.load(tmp_path / "out.npz"))
 
 
-# ---------------------------------------------------------------------------------- compile + fit
-
-
-def _learnable_task(config, n=64, seq=6, seed=0):
-    """Label 1 when the first token's id is in the upper half of the vocabulary."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, config.vocab_size, size=(n, seq)).astype(np.int32)
-    labels = (ids[:, 0] >= config.vocab_size // 2).astype(np.int32)
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids)}, labels
-
-
-def test_fit_lowers_the_builtin_loss():
-    config = tiny_config(num_hidden_layers=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    tf.random.set_seed(0)
-    model = build_tf("MobileBertForSequenceClassification", config)
-    x, y = _learnable_task(config)
-    # Labels inside the input dict, as a tf.data pipeline usually carries them.
-    dataset = tf.data.Dataset.from_tensor_slices({**x, "labels": y}).batch(16)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = model.fit(dataset, epochs=10, verbose=0).history["loss"]
-    assert np.all(np.isfinite(history))
-    assert history[-1] < 0.2 * history[0], history  # from chance (log 2) to nearly solved
-
-    # evaluate reports the model's own loss; labels given as y are moved into the inputs.
-    batch = {k: v[:16] for k, v in x.items()}
-    expected = model(**batch, labels=y[:16], training=False).loss.numpy()
-    reported = model.evaluate(batch, y[:16], batch_size=16, verbose=0)
-    np.testing.assert_allclose(reported, expected, rtol=1e-5)
-
-
-def test_fit_without_labels_says_what_to_do():
+def test_saved_models_in_a_fresh_process(tmp_path):
+    """export (serving_default int64, serving_int32, serving for both), tf.saved_model.save(model) and
+    model.save(dir, save_format="tf"), reloaded with tf.saved_model.load in a fresh interpreter: same logits."""
     config = tiny_config(num_hidden_layers=1)
-    model = build_tf("MobileBertForSequenceClassification", config)
-    x, _ = _learnable_task(config, n=4)
-    model.compile(optimizer="adam")
-    with pytest.raises(ValueError, match="no labels"):
-        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=1, verbose=0)
+    manifest, expected = {}, {}
+    cases = [("export", "MobileBertForTokenClassification", "logits"), ("export", "MobileBertForMultipleChoice", "logits"),
+             ("export", "MobileBertForPreTraining", "seq_relationship_logits"),
+             ("tf_saved_model_save", "MobileBertForSequenceClassification", "logits"),
+             ("keras_save_tf", "MobileBertForQuestionAnswering", "start_logits")]
+    for kind, architecture, key in cases:
+        model = _model(architecture, config)
+        inputs = model_inputs(config, architecture)
+        case = f"{kind}-{architecture}"
+        path = tmp_path / case
+        if kind == "export":
+            assert model.export(path) == str(path)  # Keras' name for export_saved_model
+        elif kind == "tf_saved_model_save":
+            tf.saved_model.save(model, str(path))
+        else:
+            model.save(str(path), save_format="tf")
+        np.savez(tmp_path / f"{case}.npz", **inputs)
+        manifest[case] = {"kind": kind, "dir": str(path), "inputs": str(tmp_path / f"{case}.npz"), "key": key}
+        expected[case] = _eager(model, inputs, key)
+        if kind == "export":
+            expected[case + "/short"] = _eager(model, {k: v[:1, ..., :4] for k, v in inputs.items()}, key)
+    out = _run_fresh(_RELOAD_SAVED_MODELS, manifest, tmp_path, with_package=False)
+    for case in manifest:
+        variants = ["default"] + (["int32", "serving_int32", "serving_int64"] if manifest[case]["kind"] == "export" else [])
+        for variant in variants:
+            assert_close(out[f"{case}/{variant}"], expected[case], rtol=1e-5, what=f"{case} {variant}")
+        if manifest[case]["kind"] == "export":
+            assert_close(out[f"{case}/short"], expected[case + "/short"], rtol=1e-5, what=f"{case}: other batch and length")
 
 
-# ---------------------------------------------------------------------------------- mixed precision
+def test_keras_model_save_and_load_model_in_a_fresh_process(tmp_path):
+    """model.save("m.keras") and model.save(dir, save_format="tf"), then keras.models.load_model: the same
+    class (get_config / from_config over the MobileBertConfig) with the same logits."""
+    config = tiny_config(num_hidden_layers=1, num_labels=3)
+    manifest, expected = {}, {}
+    for fmt, architecture, key in (("keras", "MobileBertForSequenceClassification", "logits"),
+                                   ("keras", "MobileBertForMaskedLM", "logits"),
+                                   ("tf", "MobileBertForMultipleChoice", "logits")):
+        model = _model(architecture, config)
+        inputs = model_inputs(config, architecture)
+        case = f"{fmt}-{architecture}"
+        path = tmp_path / (case + ".keras" if fmt == "keras" else case)
+        model.save(str(path)) if fmt == "keras" else model.save(str(path), save_format="tf")
+        np.savez(tmp_path / f"{case}.npz", **inputs)
+        manifest[case] = {"dir": str(path), "inputs": str(tmp_path / f"{case}.npz"), "key": key, "class": "TF" + architecture}
+        expected[case] = _eager(model, inputs, key)
+    out = _run_fresh(_RELOAD_KERAS, manifest, tmp_path, with_package=True)
+    for case in manifest:
+        assert_close(out[case], expected[case], rtol=0, what=case)
 
 
-@pytest.fixture
-def policy():
-    """Sets a global Keras policy for one test and puts float32 back afterwards, pass or fail."""
-    yield keras.mixed_precision.set_global_policy
-    keras.mixed_precision.set_global_policy("float32")
+def test_get_config_rebuilds_the_same_model():
+    import mobilebert_tf
 
-
-@pytest.mark.parametrize("name,rtol", [("mixed_float16", 2e-2), ("mixed_bfloat16", 8e-2)])
-def test_mixed_precision(policy, name, rtol):
-    config = tiny_config(num_hidden_layers=1)
-    weights = random_weights(config, "MobileBertForMaskedLM", "tf")
-    inputs = random_inputs(config)
-    labels = np.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100)
-    reference = build_tf("MobileBertForMaskedLM", config, weights)
-    expected = reference(**inputs, labels=labels, training=False)
-
-    policy(name)
-    model = build_tf("MobileBertForMaskedLM", config, weights)
-    compute = keras.mixed_precision.global_policy().compute_dtype
-    assert all(v.dtype == tf.float32 for v in model.weights)  # variables stay float32
-    out = model(**inputs, labels=labels, training=False)
-    assert out.logits.dtype == compute
-    assert out.loss.dtype == tf.float32
-    assert_close(tf.cast(out.logits, tf.float32).numpy(), expected.logits.numpy(), rtol=rtol, what="logits")
-    np.testing.assert_allclose(out.loss.numpy(), expected.loss.numpy(), rtol=rtol)
-
-    if name != "mixed_float16":
-        return
-    # One training step with loss scaling (compile wraps the optimizer for float16) stays finite.
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    dataset = tf.data.Dataset.from_tensor_slices({**inputs, "labels": labels}).batch(2)
-    history = model.fit(dataset, epochs=1, verbose=0).history["loss"]
-    assert np.isfinite(history[0])
+    config = tiny_config("layer_norm_gelu", num_hidden_layers=1, num_labels=4, id2label={i: f"L{i}" for i in range(4)})
+    model = build_tf("MobileBertForTokenClassification", config)
+    keras_config = model.get_config()
+    assert keras_config["config"] == config.to_dict()
+    rebuilt = mobilebert_tf.TFMobileBertForTokenClassification.from_config(keras_config)
+    assert rebuilt.config == config and rebuilt.name == model.name
+    # Keras' own (de)serialization finds the registered class by name.
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert type(again) is mobilebert_tf.TFMobileBertForTokenClassification and again.config == config

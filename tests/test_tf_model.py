@@ -288,7 +288,7 @@ def _reference_tf(architecture, config):
     return ref
 
 
-@pytest.mark.parametrize("variant", ["default", "layer_norm_gelu", "bottleneck_attention"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("architecture", HEADS)
 def test_names_and_outputs_equal_the_reference_tf(architecture, variant):
     # The reference sizes qa_outputs by num_labels: 2 there.
@@ -312,6 +312,83 @@ def test_names_and_outputs_equal_the_reference_tf(architecture, variant):
     flags = dict(output_hidden_states=True, output_attentions=True)
     expected = {k: v for k, v in ref(**inputs, training=False, **flags).items() if v is not None}
     assert_same_outputs(flat(model(**inputs, training=False, **flags)), flat(expected))
+
+
+# ---------------------------------------------------------------------------------------- mirroring PyTorch
+
+# Keras reserves .output and .input (its own properties): the only attribute names that differ.
+KERAS_FORCED = {"output": "output_layer", "input": "input_layer"}
+TORCH_TO_KERAS = {"Linear": keras.layers.Dense, "LayerNorm": keras.layers.LayerNormalization,
+                  "Dropout": keras.layers.Dropout}
+
+
+def _keras_attribute(model, path: str):
+    obj = model
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, KERAS_FORCED.get(part, part))
+    return obj
+
+
+@pytest.mark.parametrize("variant", ["default", "layer_norm_gelu", "separate_qk_no_bottleneck"])
+@pytest.mark.parametrize("architecture", HEADS)
+def test_attributes_mirror_pytorch(architecture, variant):
+    """Every PyTorch submodule is at the same attribute path in Keras, of the mirrored class
+    (MobileBertX -> TFMobileBertX, NoNorm -> TFNoNorm, Linear -> Dense, Embedding -> a variable)."""
+    config = config_for(variant, num_hidden_layers=1)
+    pt = getattr(mobilebert_pt, architecture)(config)
+    model = getattr(mobilebert_tf, "TF" + architecture)(config)
+    model(model.dummy_inputs)
+    bare = architecture == "MobileBertModel"  # PyTorch's bare backbone is what the Keras model holds as .mobilebert
+    for name, module in pt.named_modules():
+        if not name or name.endswith("predictions.decoder"):
+            continue  # the tied decoder: Keras computes with mobilebert.embeddings.word_embeddings itself
+        target = _keras_attribute(model, "mobilebert." + name if bare else name)
+        kind = type(module).__name__
+        if kind == "ModuleList":
+            assert isinstance(target, (list, tuple)) or type(target).__name__ == "ListWrapper", name
+            assert len(target) == len(module), name
+        elif kind == "Embedding" or name.endswith("predictions.dense"):
+            assert isinstance(target, tf.Variable) and tuple(target.shape) == tuple(module.weight.shape), name
+        elif kind in TORCH_TO_KERAS:
+            assert isinstance(target, TORCH_TO_KERAS[kind]), (name, type(target))
+        else:
+            # A head's backbone is the Keras main layer (a Keras model inside a model would nest the h5 names).
+            expected = "TFMobileBertMainLayer" if kind == "MobileBertModel" else "TF" + kind
+            assert type(target).__name__ == expected, (name, type(target).__name__)
+            for flag in ("use_bottleneck", "use_bottleneck_attention", "key_query_shared_bottleneck", "trigram_input",
+                         "num_labels", "num_heads", "head_dim"):
+                if hasattr(module, flag):
+                    assert getattr(target, flag) == getattr(module, flag), (name, flag)
+    pt_embeddings = pt.embeddings if bare else pt.mobilebert.embeddings
+    assert model.mobilebert.embeddings.padding_idx == pt_embeddings.word_embeddings.padding_idx
+
+
+def test_pad_row_gets_no_gradient_as_in_pytorch():
+    """nn.Embedding(padding_idx=pad_token_id): the pad row's lookups give no gradient; Keras does the same, so
+    fine-tuning moves the same weights. (The masked-LM decoder, tied to the table, still trains the pad row.)"""
+    config = config_for()
+    pad = config.pad_token_id
+    for architecture in ("MobileBertForSequenceClassification", "MobileBertForMaskedLM"):
+        pt, model = pt_and_tf(architecture, config)
+        inputs = random_inputs(config)  # the last row is padded with pad_token_id
+        assert (inputs["input_ids"] == pad).any()
+        if architecture == "MobileBertForMaskedLM":
+            labels = np.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100)
+        else:
+            labels = np.array([2, 0])
+        pt(**{k: torch.from_numpy(v) for k, v in inputs.items()}, labels=torch.from_numpy(labels)).loss.backward()
+        expected = pt.mobilebert.embeddings.word_embeddings.weight.grad.numpy()
+        table = model.mobilebert.embeddings.word_embeddings
+        with tf.GradientTape() as tape:
+            loss = model({**inputs, "labels": labels}, training=False).loss
+        got = tf.convert_to_tensor(tape.gradient(loss, table)).numpy()
+        assert_close(got, expected, rtol=1e-5, what=f"{architecture} word-embedding gradient")
+        used = np.unique(inputs["input_ids"][inputs["input_ids"] != pad])
+        assert np.all(np.abs(got[used]).sum(axis=1) > 0)
+        if architecture == "MobileBertForSequenceClassification":
+            assert np.all(got[pad] == 0) and np.all(expected[pad] == 0)
+        else:
+            assert np.any(got[pad] != 0)  # through the tied decoder, as in PyTorch
 
 
 # ---------------------------------------------------------------------------------------- Keras conventions
@@ -493,3 +570,74 @@ def test_float16_overflow_is_reported_not_returned():
         model(inputs)
     with pytest.raises(tf.errors.InvalidArgumentError, match="65504"):
         tf.function(lambda x: model(x).logits)(inputs)
+
+
+def _graph_call(model, inputs: dict, unknown_rank=()):
+    """model(inputs) inside a tf.function whose input_signature leaves every dimension unknown
+    (and the rank too, for the names in unknown_rank): only run-time checks can catch a bad input."""
+    spec = {k: tf.TensorSpec(None if k in unknown_rank else [None] * np.ndim(v), tf.as_dtype(np.asarray(v).dtype))
+            for k, v in inputs.items()}
+
+    @tf.function(input_signature=[spec])
+    def run(x):
+        out = model(x, training=False)
+        return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
+
+    return run({k: tf.constant(v) for k, v in inputs.items()})
+
+
+def _check_both_modes(model, inputs, eager_match, graph_match, unknown_rank=()):
+    with pytest.raises(ValueError, match=eager_match):
+        model(inputs, training=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=graph_match):
+        _graph_call(model, inputs, unknown_rank)
+
+
+def test_shape_errors_read_well_eagerly_and_in_a_graph(small):
+    config, model = small
+    ids = _ids(config)  # (2, 5)
+    _check_both_modes(model, {"input_ids": ids, "position_ids": np.zeros((2, 4), np.int64)},
+                      r"position_ids has shape \(2, 4\); allowed: \(2, 5\)",
+                      r"position_ids must have shape \(batch, seq\), or \(1, seq\) / \(seq,\)")
+    _check_both_modes(model, {"input_ids": ids[:, :0]}, "input has 0 tokens", "input has 0 tokens")
+    _check_both_modes(model, {"input_ids": ids[:0]}, "empty batch", "empty batch")
+    _check_both_modes(model, {"input_ids": ids, "attention_mask": np.ones((2, 4), np.int64)},
+                      "attention_mask has shape", "attention_mask must have the same shape as input_ids")
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(None, None, None\)"):  # a known rank: at trace time
+        _graph_call(model, {"input_ids": ids, "attention_mask": np.ones((2, 5, 1), np.int64)})
+    # An input of unknown rank (a tf.function signature without a shape): its rank is checked at run time.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input_ids must have 2 dimensions \(batch, seq\)"):
+        _graph_call(model, {"input_ids": ids[0]}, unknown_rank=("input_ids",))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="attention_mask must have the same shape"):
+        _graph_call(model, {"input_ids": ids, "attention_mask": np.ones((2, 5, 1), np.int64)}, unknown_rank=("attention_mask",))
+    # Labels that do not line up with the logits (PyTorch refuses them too).
+    _check_both_modes(model, {"input_ids": ids, "labels": np.array([[0, 1], [1, 0]])},
+                      r"labels has shape \(2, 2\); expected \(2,\)", "labels must have the shape of the logits without")
+
+
+def test_valid_inputs_of_unknown_shape_run_in_a_graph(small):
+    """None dims (and an unknown rank) that turn out valid: the same numbers as eagerly."""
+    config, model = small
+    inputs = {**random_inputs(config, seq=5), "head_mask": np.array([1.0, 0.0, 1.0, 1.0], np.float32)}
+    expected = model(inputs, training=False).logits.numpy()
+    np.testing.assert_allclose(_graph_call(model, inputs)["logits"].numpy(), expected, rtol=1e-6, atol=1e-6)
+    per_layer = {**inputs, "head_mask": inputs["head_mask"][None, :]}  # (layers=1, heads)
+    np.testing.assert_allclose(_graph_call(model, per_layer)["logits"].numpy(), expected, rtol=1e-6, atol=1e-6)
+    shared_positions = {**inputs, "position_ids": np.arange(5)}  # (seq,): shared by every row
+    np.testing.assert_allclose(_graph_call(model, shared_positions, unknown_rank=("input_ids", "position_ids"))["logits"],
+                               expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"head_mask must have shape \(4,\) or \(1, 4\)"):
+        _graph_call(model, {**inputs, "head_mask": np.ones((3,), np.float32)})
+
+
+def test_multi_label_and_regression_label_shapes_in_a_graph():
+    config = config_for(num_hidden_layers=1)
+    ids = _ids(config)
+    multi = mobilebert_tf.TFMobileBertForSequenceClassification(config.copy(problem_type="multi_label_classification"))
+    _check_both_modes(multi, {"input_ids": ids, "labels": np.ones((2, 2), np.float32)},
+                      "labels has shape", r"labels must have the shape of the logits \(multi-label")
+    regression = mobilebert_tf.TFMobileBertForSequenceClassification(config.copy(num_labels=1))
+    _check_both_modes(regression, {"input_ids": ids, "labels": np.ones((2, 3), np.float32)},
+                      r"regression labels must have shape \(2, 1\) or \(2,\)", "regression labels must have shape")
+    good = {"input_ids": ids, "labels": np.array([[1, 0, 1], [0, 0, 1]], np.float32)}
+    np.testing.assert_allclose(_graph_call(multi, good)["loss"].numpy(), multi(good).loss.numpy(), rtol=1e-6)
