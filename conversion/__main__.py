@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mobilebert-convert",
                                 description="Convert MobileBERT weights between PyTorch, Keras (TF2) and Google's TF1 checkpoints.")
     p.add_argument("direction", choices=DIRECTIONS, help="what to convert into what")
-    p.add_argument("src", help="a checkpoint directory, a single weights file (or TF1 checkpoint prefix), or a hub repo id")
+    p.add_argument("src", help="a checkpoint directory, a single weights file (or TF1 checkpoint prefix), "
+                                "or a hub repo id (PyTorch and TF weights; TF1 checkpoints are local files)")
     p.add_argument("dst", help="the output directory (created)")
     p.add_argument("--dtype", choices=DTYPES, help="floating dtype of the written weights (default: the source's)")
     p.add_argument("--format", choices=PT_FORMATS, default="safetensors", dest="pt_format",
