@@ -46,15 +46,16 @@ class MobileBertPredictionHeadTransform(nn.Module):
         return self.LayerNorm(self.act(self.dense(x)))
 
 
-def extra_output_rows(vocab_size: int, rows: int, device=None, dtype=None) -> nn.Linear:
-    """nn.Linear(V, H - E), only for a (H - E, V) weight named like the checkpoint's; never called.
+def weight_only_linear(in_features: int, out_features: int, device=None, dtype=None) -> nn.Linear:
+    """nn.Linear(in, out, bias=False) held for its weight only (never called), possibly empty.
 
-    Empty when embedding_size == hidden_size, where torch's default init would warn "Initializing
-    zero-element tensors is a no-op" at every model construction: that warning says nothing to users.
+    Empty (0 rows) when embedding_size == hidden_size, or for the decoder until it is tied; torch's default
+    init would warn "Initializing zero-element tensors is a no-op" at every model construction, which says
+    nothing to users.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
-        return nn.Linear(vocab_size, rows, bias=False, device=device, dtype=dtype)
+        return nn.Linear(in_features, out_features, bias=False, device=device, dtype=dtype)
 
 
 class MobileBertLMPredictionHead(nn.Module):
@@ -63,9 +64,10 @@ class MobileBertLMPredictionHead(nn.Module):
     def __init__(self, config: MobileBertConfig):
         super().__init__()
         self.transform = MobileBertPredictionHeadTransform(config)
-        self.dense = extra_output_rows(config.vocab_size, config.hidden_size - config.embedding_size)  # weight (H - E, V)
-        # Its weight IS the word-embedding table (tied by MobileBertPreTrainedModel.tie_weights); not saved.
-        self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=False)
+        self.dense = weight_only_linear(config.vocab_size, config.hidden_size - config.embedding_size)  # (H - E, V)
+        # Its weight IS the word-embedding table (V, E), set by MobileBertPreTrainedModel.tie_weights in post_init;
+        # not saved. Built empty: a table of its own would be allocated (and drawn) only to be dropped at the tie.
+        self.decoder = weight_only_linear(config.embedding_size, 0)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states):

@@ -1,9 +1,9 @@
-"""Weight initialisation: the paper's truncated normal, once per module, and none at all while loading.
+"""Weight initialisation: the paper's truncated normal, once per module, and not at all while loading.
 
-from_pretrained builds the model on the "meta" device inside ``no_init()`` (no memory, no random
-numbers), allocates it once in the target dtype, copies the checkpoint in, then initialises only the
-weights the checkpoint did not provide (``init_parameters``): the weights are never held twice and
-no time is spent drawing numbers that are overwritten.
+from_pretrained builds the model inside ``no_init()`` (post_init draws nothing), copies the checkpoint
+in one tensor at a time, then initialises only the weights the checkpoint did not provide
+(``init_parameters``): no time is spent drawing numbers that are overwritten, and the weights are
+never held twice.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ def init_skipped() -> bool:
 
 @torch.no_grad()
 def truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
-    """Normal(0, std) cut at +-2 std, in place by inverse CDF: no rejection loop, no temporaries (torch's
-    trunc_normal_ resamples with extra full-size buffers, seconds and hundreds of MB on a 30k vocabulary)."""
+    """Normal(0, std) cut at +-2 std, in place by inverse CDF: exact, no loop, no extra buffer (torch's
+    trunc_normal_ resamples with full-size float temporaries: seconds and hundreds of MB on a 30k vocabulary)."""
     if tensor.numel() == 0:
         return tensor
-    low = 0.5 * (1.0 + math.erf(-2.0 / math.sqrt(2.0)))  # Phi(-2)
-    tensor.uniform_(2 * low - 1, 1 - 2 * low)  # erf's range for [-2, 2] std
-    tensor.erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-2 * std, 2 * std)
+    edge = math.erf(2.0 / math.sqrt(2.0))  # erf's value at 2 std: uniform on (-edge, edge) -> within +-2 std
+    tensor.uniform_(-edge, edge)
+    tensor.erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-2 * std, 2 * std)  # clamp: float rounding only
     return tensor
 
 

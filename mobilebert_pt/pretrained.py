@@ -173,10 +173,10 @@ class MobileBertPreTrainedModel(nn.Module):
         self.base_model.embeddings.word_embeddings = new
         decoder = self.get_output_embeddings()
         if decoder is not None:
-            from mobilebert_pt.heads import extra_output_rows
+            from mobilebert_pt.heads import weight_only_linear
 
             head = self.cls.predictions
-            dense = extra_output_rows(new_num_tokens, head.dense.out_features,
+            dense = weight_only_linear(new_num_tokens, head.dense.out_features,
                                       device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
             self._init_weights(dense)
             bias = torch.zeros(new_num_tokens, device=head.bias.device, dtype=head.bias.dtype)
@@ -296,12 +296,12 @@ class MobileBertPreTrainedModel(nn.Module):
             source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
         )
         model_dtype = resolve_dtype(torch_dtype, config, checkpoint)
-        # Built on the meta device (no memory, no random draws), then allocated once, uninitialised, in the
-        # target dtype on the target device: the checkpoint fills it, and only what it lacks is initialised.
-        with initialization.no_init(), torch.device("meta"):
+        # Built on the target device without the paper's init (the checkpoint overwrites it; only what the
+        # file lacks is initialised after loading). Not on the "meta" device: torch's default init of meta
+        # tensors imports torch._dynamo, seconds and ~90 MB per process. .to(dtype) converts one tensor at a time.
+        with initialization.no_init(), torch.device(device):
             model = cls(config)
-        model = model.to(dtype=model_dtype).to_empty(device=device)
-        model.tie_weights()
+        model = model.to(dtype=model_dtype)
         info = model._load_checkpoint(checkpoint, ignore_mismatched_sizes)
         model.eval()
         return (model, info) if output_loading_info else model
@@ -331,8 +331,8 @@ class MobileBertPreTrainedModel(nn.Module):
                 state[model_key].copy_(tensor)
                 loaded.add(model_key)
                 del tensor
-        # Everything the file did not fill (new head weights; reshaped ones with ignore_mismatched_sizes) is
-        # initialised now: from_pretrained allocated the model uninitialised.
+        # Everything the file did not fill (new head weights; reshaped ones with ignore_mismatched_sizes) gets
+        # the paper's init now: from_pretrained built the model without it.
         initialization.init_parameters(self, sorted(set(model_shapes) - loaded), self.config.initializer_range)
         self.tie_weights()
         return {"missing_keys": report.missing, "unexpected_keys": report.unexpected,

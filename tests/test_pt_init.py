@@ -1,5 +1,5 @@
 """PyTorch initialisation: the truncated normal, each module initialised once, and from_pretrained drawing
-nothing for the weights a checkpoint provides (built on the meta device, allocated once, filled from the file)."""
+nothing for the weights a checkpoint provides (only what the file lacks gets the paper's init)."""
 
 from __future__ import annotations
 
@@ -38,22 +38,28 @@ def test_each_module_is_initialised_once(monkeypatch):
         assert float(model.classifier.weight.std()) > 0.005 and float(model.classifier.bias.abs().max()) == 0.0
 
 
-def test_from_pretrained_draws_nothing_for_loaded_weights(tmp_path):
+def test_from_pretrained_initialises_only_what_the_file_lacks(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = mobilebert_pt.MobileBertForMaskedLM(tiny_config())
     model.save_pretrained(tmp_path)
-    rng = torch.get_rng_state()
+    calls = []
+    original = initialization.init_module
+    monkeypatch.setattr(initialization, "init_module", lambda module, std: (calls.append(module), original(module, std)))
     loaded = mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path)
-    assert torch.equal(torch.get_rng_state(), rng)  # no random init of weights the file overwrites
+    assert calls == []  # the file holds every weight: nothing drawn that would be overwritten
     for (name, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(p, q), name
     assert loaded.cls.predictions.decoder.weight is loaded.mobilebert.embeddings.word_embeddings.weight
     assert all(p.requires_grad for p in loaded.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        classifier = mobilebert_pt.MobileBertForSequenceClassification.from_pretrained(tmp_path)
+    assert calls == [classifier.classifier, classifier.mobilebert.pooler.dense]  # the weights the file lacks
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_weights_missing_from_the_file_are_initialised_not_left_empty(tmp_path, dtype):
-    """from_pretrained allocates uninitialised memory; what the file lacks must get the paper's init."""
+    """What the file lacks gets the paper's init (not torch's default init of the freshly built modules)."""
     torch.manual_seed(0)
     config = tiny_config(initializer_range=0.5)
     mobilebert_pt.MobileBertModel(config).save_pretrained(tmp_path)  # no masked-LM head in the file
