@@ -207,6 +207,66 @@ def test_from_pt_our_pytorch_files_same_head_and_head_to_head(tmp_path):
             np.testing.assert_array_equal(ours[name].numpy(), theirs[name].numpy(), err_msg=name)
 
 
+def test_loading_inside_an_outer_name_scope(tmp_path):
+    """Keras names variables by the name scopes open when they are created; the model builds under its
+    own name as an absolute scope, so an outer tf.name_scope changes nothing: same names, same weights."""
+    config = tiny_config(num_hidden_layers=1)
+    source = _model("MobileBertForPreTraining", config)
+    source.save_pretrained(tmp_path / "src")
+    with tf.name_scope("outer"):
+        with tf.name_scope("inner"):
+            loaded, notes = _load("MobileBertForPreTraining", tmp_path / "src")
+        loaded.save_weights(str(tmp_path / "keras.h5"), save_format="h5")  # Keras' own h5 written in the scope
+    assert notes == []
+    assert all(v.name.startswith("tf_mobile_bert_for_pre_training/") for v in loaded.weights)
+    inputs = model_inputs(config, "MobileBertForPreTraining")
+    expected = run_tf(source, inputs)
+    got = run_tf(loaded, inputs)
+    for key in expected:
+        assert_close(got[key], expected[key], rtol=0, what=key)
+    expected_names = {e.tf_name for e in weight_map.entries(config, "MobileBertForPreTraining") if e.transform != "tie"}
+    assert set(formats.read_tf_h5(str(tmp_path / "keras.h5"))) == expected_names
+
+
+def test_a_file_without_any_backbone_weight_names_the_file(tmp_path):
+    config = tiny_config(num_hidden_layers=1)
+    weights = {"encoder_of_something_else/" + k: v for k, v in random_weights(config, "MobileBertModel", "tf").items()}
+    config.copy(architectures=["MobileBertModel"]).save_pretrained(tmp_path)
+    formats.write_tf_h5(str(tmp_path / "tf_model.h5"), weights, model_name="tf_mobile_bert_model")
+    with pytest.raises(ValueError, match=r"tf_model.h5: none of TFMobileBertModel's backbone weights is in it"):
+        _cls("MobileBertModel").from_pretrained(tmp_path)
+
+
+_FROM_PT_WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # any `import torch` now fails
+import numpy as np
+import mobilebert_tf
+model = mobilebert_tf.TFMobileBertForMaskedLM.from_pretrained(sys.argv[1], from_pt=True)
+inputs = dict(np.load(sys.argv[2]))
+np.save(sys.argv[3], model(inputs, training=False).logits.numpy())
+assert sys.modules["torch"] is None
+"""
+
+
+def test_from_pt_safetensors_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    config = tiny_config(num_hidden_layers=1)
+    architecture = "MobileBertForMaskedLM"
+    config.copy(architectures=[architecture]).save_pretrained(tmp_path)
+    formats.write_safetensors(str(tmp_path / "model.safetensors"), random_weights(config, architecture, "pt"), {"format": "pt"})
+    inputs = model_inputs(config, architecture)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    proc = subprocess.run([sys.executable, "-c", _FROM_PT_WITHOUT_TORCH, str(tmp_path), str(tmp_path / "inputs.npz"),
+                           str(tmp_path / "logits.npy")], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = run_tf(_model(architecture, config), inputs)["logits"]  # the same weights, in Keras naming
+    assert_close(np.load(tmp_path / "logits.npy"), expected, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------- broken / missing files
 
 
@@ -259,8 +319,7 @@ def test_save_into_a_file_is_an_error(tmp_path):
 
 # ---------------------------------------------------------------------------------- the reference's files
 
-REFERENCE_HEADS = ["MobileBertModel", "MobileBertForPreTraining", "MobileBertForSequenceClassification",
-                   "MobileBertForMultipleChoice", "MobileBertForQuestionAnswering"]
+REFERENCE_HEADS = ARCHITECTURES  # all eight
 
 
 def _transformers():
