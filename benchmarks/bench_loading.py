@@ -21,7 +21,8 @@ then calls from_pretrained once and reports:
 "build only" (the model class constructed from the config, randomly initialised, no file read) is the
 floor any loader pays. Medians over --repeats processes. Timings are noisy on a shared machine.
 
-    python benchmarks/bench_loading.py [--dir DIR] [--repeats 3] [--preset released|tiny] [--no-transformers]
+    python benchmarks/bench_loading.py [--dir DIR] [--repeats 3] [--preset released|tiny] [--threads N]
+                                       [--no-transformers]
 
 transformers is a test-only reference here (never imported by the package): its rows are skipped
 when it is not installed.
@@ -55,11 +56,11 @@ CASES = {
     "transformers, pytorch_model.bin": ("transformers", "pytorch_model.bin"),
 }
 
-# Runs in a fresh interpreter: argv = loader, directory. Prints one JSON line.
+# Runs in a fresh interpreter: argv = loader, directory, torch threads (0: torch's default). Prints one JSON line.
 CHILD = r"""
 import json, os, sys, threading, time
 sys.path.insert(0, {root!r})
-loader, directory = sys.argv[1], sys.argv[2]
+loader, directory, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 def status():  # MiB: RssAnon = process memory, RssFile = mapped file pages (page cache, shared, reclaimable)
     out = {{}}
@@ -71,6 +72,8 @@ def status():  # MiB: RssAnon = process memory, RssFile = mapped file pages (pag
     return out
 
 import torch
+if threads:
+    torch.set_num_threads(threads)
 if loader.startswith("transformers"):
     import warnings
     warnings.simplefilter("ignore")
@@ -128,8 +131,8 @@ def write_checkpoint(directory: str, preset: str) -> dict:
     return {name: (p, os.path.getsize(os.path.join(p, name)) / 2**20) for name, p in paths.items()}
 
 
-def measure(loader: str, directory: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD.format(root=ROOT), loader, directory],
+def measure(loader: str, directory: str, threads: int = 0) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD.format(root=ROOT), loader, directory, str(threads)],
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{loader} on {directory} failed:\n{out.stderr[-2000:]}")
@@ -142,6 +145,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per case (median reported)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="released")
     parser.add_argument("--no-transformers", action="store_true", help="our loader only")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads in each process (0: torch's default). On a busy machine 1 is steadier: "
+                             "the initialisation of many small tensors slows down badly when its threads wait for cores")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -165,7 +171,7 @@ def main() -> None:
             if loader.startswith("transformers") and not have_reference:
                 continue
             directory_for_case, size = files[weights] if weights else (safe_dir, safe_mb)
-            runs = [measure(loader, directory_for_case) for _ in range(args.repeats)]
+            runs = [measure(loader, directory_for_case, args.threads) for _ in range(args.repeats)]
             m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             file_mb = f"{size:6.1f}" if weights else f"{'-':>6s}"
             print(f"{case:33s} {file_mb} {m['seconds']:6.2f} {m['peak']:9.1f} {m['peak'] / size:6.2f} {m['anon']:6.1f} "
