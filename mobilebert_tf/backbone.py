@@ -1,8 +1,8 @@
-"""The backbone: the encoder stack (TFMobileBertLayer, TFMobileBertEncoder, TFMobileBertPooler), the
+"""The backbone: the encoder stack (TFFFNLayer, TFMobileBertLayer, TFMobileBertEncoder, TFMobileBertPooler), the
 "mobilebert" main layer every Keras model holds (masks, head mask, embeddings -> encoder -> pooler),
-TFMobileBertModel, and check_finite.
+and TFMobileBertModel.
 
-Mirrors mobilebert_pt/backbone.py (MobileBertModel) plus the three encoder-level blocks that PyTorch
+Mirrors mobilebert_pt/backbone.py (MobileBertModel) plus the encoder-level blocks that PyTorch
 keeps in modeling.py: with their explicit Keras builds, modeling.py would pass 400 lines. The input
 checks are in inputs.py. Shapes: B = batch, T = sequence, H = hidden_size, I = true_hidden_size,
 N = heads, L = layers.
@@ -13,33 +13,55 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
-from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.outputs import BaseModelOutputWithPooling
 from mobilebert_tf.inputs import INPUT_NAMES, unpack_inputs, validate_inputs, warn_if_unchecked_xla
 from mobilebert_tf.modeling import (
     TFBottleneck,
-    TFFFNLayer,
     TFMobileBertAttention,
     TFMobileBertEmbeddings,
     TFMobileBertIntermediate,
     TFMobileBertOutput,
     build_in_scope,
+    check_finite,
     dense,
+    make_norm,
     wide_dtype,
 )
 from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel
 
 
-def check_finite(tensor: tf.Tensor) -> tf.Tensor:
-    """float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8: never return inf/NaN silently."""
-    if tensor.dtype != tf.float16:
-        return tensor
-    if tf.executing_eagerly():
-        if not bool(tf.reduce_all(tf.math.is_finite(tensor))):
-            raise ValueError(checks.FLOAT16_OVERFLOW)
-        return tensor
-    return tf.debugging.assert_all_finite(tensor, checks.FLOAT16_OVERFLOW)
+class TFFFNOutput(keras.layers.Layer):
+    def __init__(self, config: MobileBertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = dense(config, config.true_hidden_size, "dense")
+        self.LayerNorm = make_norm(config, config.true_hidden_size)
+
+    def build(self, input_shape=None):
+        build_in_scope(self.dense, [None, None, self.config.intermediate_size])
+        build_in_scope(self.LayerNorm, [None, None, self.config.true_hidden_size])
+        super().build(input_shape)
+
+    def call(self, hidden_states, residual):
+        return self.LayerNorm(self.dense(hidden_states) + residual)
+
+
+class TFFFNLayer(keras.layers.Layer):
+    """One of the stacked feed-forward networks (all but the last, which is intermediate + output)."""
+
+    def __init__(self, config: MobileBertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.intermediate = TFMobileBertIntermediate(config, name="intermediate")
+        self.output_layer = TFFFNOutput(config, name="output")  # PT: ffn[j].output
+
+    def build(self, input_shape=None):
+        build_in_scope(self.intermediate, None)
+        build_in_scope(self.output_layer, None)
+        super().build(input_shape)
+
+    def call(self, x):
+        return self.output_layer(self.intermediate(x), x)
 
 
 class TFMobileBertLayer(keras.layers.Layer):

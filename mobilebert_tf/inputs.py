@@ -39,8 +39,8 @@ LABEL_KEYS = ("labels", "next_sentence_label", "start_positions", "end_positions
 XLA_CHECKS_SKIPPED = (
     "MobileBERT is being traced inside an XLA-compiled function (jit_compile=True). TensorFlow drops "
     "tf.debugging assertions inside XLA, so the model's input checks (ids within the vocabulary, at most "
-    "max_position_embeddings tokens, matching shapes, labels in range) cannot run there: out-of-range ids or "
-    "labels give NaN outputs or a NaN loss instead of an error. Validate outside the compiled function, e.g. "
+    "max_position_embeddings tokens, matching shapes, labels in range, no float16 overflow) cannot run there: "
+    "out-of-range ids or labels give NaN outputs or a NaN loss instead of an error. Validate outside the compiled function, e.g. "
     "`inputs = model.validate_inputs(inputs)` in the calling (non-XLA) code, or run the model once without XLA. "
     "Keras fit/evaluate/predict after compile(jit_compile=True) and model.serving_function(jit_compile=True) "
     "already validate before entering XLA."

@@ -1,13 +1,11 @@
-"""MobileBERT's building blocks as Keras layers on tf-keras: embeddings, attention, bottlenecks, FFNs, encoder, pooler.
+"""MobileBERT's building blocks as Keras layers on tf-keras: embeddings, attention, bottlenecks, FFNs.
 
-Mirrors mobilebert_pt/modeling.py class for class and attribute for attribute (the backbone model is
-in backbone.py, the input checks in inputs.py). Layer names are the
-components of the hub's tf_model.h5 weight names, e.g.
-"mobilebert/encoder/layer_._0/ffn.0/output/LayerNorm/weight:0": every layer builds its sublayers
-explicitly (from the config, not from input shapes) inside ``tf.name_scope(sublayer.name)``, because
-tf-keras names a variable by the name-scope path it is created under. Shapes in comments use
-B = batch, T = sequence, H = hidden_size, E = embedding_size, I = true_hidden_size, N = heads,
-D = head_dim.
+Mirrors mobilebert_pt/modeling.py class for class and attribute for attribute (the encoder stack and
+the backbone are in backbone.py, the input checks in inputs.py). Layer names are the components of
+the hub's tf_model.h5 weight names ("mobilebert/encoder/layer_._0/ffn.0/output/LayerNorm/weight:0"):
+tf-keras names a variable by the name scopes it is created in, so every layer builds its sublayers
+explicitly (from the config, not from input shapes) inside ``tf.name_scope(sublayer.name)``.
+Shapes: B = batch, T = sequence, H = hidden_size, E = embedding_size, I = true_hidden_size, N = heads.
 
 Keras forces two names: a layer cannot have an attribute ``output`` or ``input`` (Keras' own
 properties), so PyTorch's ``attention.output``, ``layer.output``, ``ffn[j].output`` and
@@ -25,6 +23,7 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_tf.inputs import in_xla_context
 
@@ -50,6 +49,17 @@ def wide_dtype(dtype) -> tf.DType:
     """The dtype of softmax and losses: float32 for 16-bit compute dtypes (mixed precision), else the dtype itself."""
     dtype = tf.as_dtype(dtype)
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def check_finite(tensor: tf.Tensor) -> tf.Tensor:
+    """float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8: never return inf/NaN silently."""
+    if tensor.dtype != tf.float16:
+        return tensor
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(tf.math.is_finite(tensor))):
+            raise ValueError(checks.FLOAT16_OVERFLOW)
+        return tensor
+    return tf.debugging.assert_all_finite(tensor, checks.FLOAT16_OVERFLOW)
 
 
 def initializer(config: MobileBertConfig):
@@ -364,39 +374,6 @@ class TFBottleneck(keras.layers.Layer):
             s = self.attention(h)  # (B, T, I): one extra bottleneck shared by query and key
             return s, s, h, b
         return h, h, h, b
-
-
-class TFFFNOutput(keras.layers.Layer):
-    def __init__(self, config: MobileBertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        self.dense = dense(config, config.true_hidden_size, "dense")
-        self.LayerNorm = make_norm(config, config.true_hidden_size)
-
-    def build(self, input_shape=None):
-        build_in_scope(self.dense, [None, None, self.config.intermediate_size])
-        build_in_scope(self.LayerNorm, [None, None, self.config.true_hidden_size])
-        super().build(input_shape)
-
-    def call(self, hidden_states, residual):
-        return self.LayerNorm(self.dense(hidden_states) + residual)
-
-
-class TFFFNLayer(keras.layers.Layer):
-    """One of the stacked feed-forward networks (all but the last, which is intermediate + output)."""
-
-    def __init__(self, config: MobileBertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.intermediate = TFMobileBertIntermediate(config, name="intermediate")
-        self.output_layer = TFFFNOutput(config, name="output")  # PT: ffn[j].output
-
-    def build(self, input_shape=None):
-        build_in_scope(self.intermediate, None)
-        build_in_scope(self.output_layer, None)
-        super().build(input_shape)
-
-    def call(self, x):
-        return self.output_layer(self.intermediate(x), x)
 
 
 def __getattr__(name):

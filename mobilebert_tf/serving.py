@@ -21,6 +21,7 @@ import os
 import tensorflow as tf
 
 from mobilebert_tf.inputs import validated_before_xla
+from mobilebert_tf.modeling import check_finite
 
 SERVING_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -44,17 +45,17 @@ class ServingMixin:
                        training=False, return_dict=True)
             return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
 
-        serving = outputs
-        if jit_compile:
-            compiled = tf.function(outputs, jit_compile=True)
+        compiled = tf.function(outputs, jit_compile=True)
 
-            def serving(input_ids, attention_mask, token_type_ids):
-                checked = self.validate_inputs(input_ids=input_ids, attention_mask=attention_mask,
-                                               token_type_ids=token_type_ids)
-                with validated_before_xla():
-                    return compiled(*(checked[name] for name in SERVING_INPUTS))
+        def checked_then_xla(input_ids, attention_mask, token_type_ids):
+            checked = self.validate_inputs(input_ids=input_ids, attention_mask=attention_mask,
+                                           token_type_ids=token_type_ids)
+            with validated_before_xla():
+                out = compiled(*(checked[name] for name in SERVING_INPUTS))
+            return {k: check_finite(v) for k, v in out.items()}  # float16 overflow: checked after XLA
 
         self.build_with_dummies()
+        serving = checked_then_xla if jit_compile else outputs
         return tf.function(serving).get_concrete_function(**self.serving_spec(dtype))
 
     def export_saved_model(self, export_dir: str | os.PathLike) -> str:
