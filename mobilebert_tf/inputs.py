@@ -12,6 +12,9 @@ after ``compile(jit_compile=True)``, ``serving_function(jit_compile=True)``) the
 validated by ``validate_inputs`` in the calling graph, before XLA; (b) a model traced inside
 someone else's XLA function warns once (XLA_CHECKS_SKIPPED) saying how to validate; (c) there,
 out-of-range ids and labels give NaN (never plausible numbers: XLA's gather would clamp them).
+What remains: inside such a function nothing can raise, so a bad input is a NaN there, and a
+float16 overflow too. Auto-clustering (tf.config.optimizer.set_jit) is not affected: TensorFlow
+registers Assert for must-compile XLA only, so the assertions stay outside its clusters and run.
 """
 
 from __future__ import annotations
