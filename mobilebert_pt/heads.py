@@ -9,8 +9,6 @@ is the one in DESIGN.md); labels outside the allowed range are a ValueError befo
 from __future__ import annotations
 
 import warnings
-from typing import Optional
-
 import torch
 from torch import nn
 

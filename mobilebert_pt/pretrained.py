@@ -245,7 +245,7 @@ class MobileBertPreTrainedModel(nn.Module):
         elif max_shard_size is None:
             saving.write_safetensors(os.path.join(save_directory, checkpoints.SAFE_WEIGHTS_NAME), state)
         else:
-            saving.write_shards(save_directory, state, saving.shard_limit(max_shard_size))
+            saving.write_shards(save_directory, state, max_shard_size)
         config.save_pretrained(save_directory)  # last: a directory with config.json is complete
 
     # ------------------------------------------------------------------ loading

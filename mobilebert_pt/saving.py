@@ -5,35 +5,19 @@ A failed write leaves no half-written file: every file goes to a temporary name 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from typing import Dict, Union
 
 import torch
 
 from mobilebert_common.files import atomic_path, atomic_write_text
-from mobilebert_pt import checkpoints
-
-
-def shard_limit(max_shard_size: Union[int, str]) -> int:
-    if isinstance(max_shard_size, int):
-        return max_shard_size
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?i?B)\s*", str(max_shard_size), re.IGNORECASE)
-    if not match:
-        raise ValueError(f"max_shard_size={max_shard_size!r}: give bytes (int) or a size like '200MB' / '2GB'")
-    unit = match.group(2).upper()
-    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}[unit]
-    return int(float(match.group(1)) * scale)
+from mobilebert_common.weight_files import SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, index_json, parse_size, plan_shards, shard_name, stale_weight_files
 
 
 def remove_stale_weights(directory: str) -> None:
     """Weights of an earlier save would shadow or contradict the new ones (model.safetensors is read first)."""
-    for name in os.listdir(directory):
-        if name in (checkpoints.SAFE_WEIGHTS_NAME, checkpoints.SAFE_INDEX_NAME, checkpoints.BIN_WEIGHTS_NAME) or re.fullmatch(
-            r"model-\d+-of-\d+\.safetensors", name
-        ):
-            os.remove(os.path.join(directory, name))
+    for name in stale_weight_files(os.listdir(directory), "pt"):
+        os.remove(os.path.join(directory, name))
 
 
 def write_safetensors(path: str, tensors: Dict[str, torch.Tensor]) -> None:
@@ -43,26 +27,19 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor]) -> None:
         save_file({k: v.cpu() for k, v in tensors.items()}, tmp, metadata={"format": "pt"})
 
 
-def write_shards(directory: str, state: Dict[str, torch.Tensor], limit: int) -> None:
-    """model-0000i-of-0000n.safetensors of at most ``limit`` bytes each (a larger tensor gets its own) + index."""
-    shards, current, size = [], {}, 0
-    for key, tensor in state.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if current and size + nbytes > limit:
-            shards.append(current)
-            current, size = {}, 0
-        current[key] = tensor
-        size += nbytes
-    shards.append(current)
-    weight_map, total = {}, 0
-    for i, shard in enumerate(shards, start=1):
-        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        write_safetensors(os.path.join(directory, name), shard)
-        for key, tensor in shard.items():
-            weight_map[key] = name
-            total += tensor.numel() * tensor.element_size()
-    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-    atomic_write_text(os.path.join(directory, checkpoints.SAFE_INDEX_NAME), json.dumps(index, indent=2) + "\n")
+def write_shards(directory: str, state: Dict[str, torch.Tensor], max_shard_size: Union[int, str]) -> None:
+    """model-0000i-of-0000n.safetensors of at most max_shard_size bytes each (a larger tensor gets its own) + index."""
+    nbytes = {key: tensor.numel() * tensor.element_size() for key, tensor in state.items()}
+    shards = plan_shards(nbytes.items(), parse_size(max_shard_size))
+    if len(shards) == 1:  # as the hub does: a checkpoint that fits in one shard is model.safetensors
+        write_safetensors(os.path.join(directory, SAFE_WEIGHTS_NAME), state)
+        return
+    weight_map = {}
+    for i, keys in enumerate(shards, start=1):
+        name = shard_name(i, len(shards))
+        write_safetensors(os.path.join(directory, name), {key: state[key] for key in keys})
+        weight_map.update(dict.fromkeys(keys, name))
+    atomic_write_text(os.path.join(directory, SAFE_INDEX_NAME), index_json(weight_map, sum(nbytes.values())))
 
 
 def write_pickle(path: str, tensors: Dict[str, torch.Tensor]) -> None:

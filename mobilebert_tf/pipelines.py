@@ -76,18 +76,11 @@ def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: tf.Ten
     return project(model, picked)  # (N, V)
 
 
-def mlm_heads(model):
-    """The layer holding the masked-LM head: model.cls (as in PyTorch), or model.predictions in the
-    earlier Keras layout."""
-    heads = getattr(model, "cls", None)
-    return heads if heads is not None else model.predictions
-
-
 def project(model, hidden: tf.Tensor) -> tf.Tensor:
     """The masked-LM head on (N, H) rows. The head's own call concatenates [E^T ; dense] into an
     (H, V) matrix every time; two products summed give the same logits without that copy (see
     mobilebert_pt/pipelines.py)."""
-    head = mlm_heads(model).predictions
+    head = model.cls.predictions  # as in PyTorch
     x = head.transform(hidden[None])[0]  # (N, H): the head's LayerNorm was built for rank 3
     words = tf.cast(model.mobilebert.embeddings.word_embeddings, x.dtype)  # (V, E)
     e = words.shape[1]

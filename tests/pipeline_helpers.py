@@ -115,9 +115,7 @@ class TF:
         var.assign(np.asarray(values, dtype=var.dtype.as_numpy_dtype))
 
     def mlm_bias(self, m):
-        from mobilebert_tf.pipelines import mlm_heads
-
-        return mlm_heads(m).predictions.bias
+        return m.cls.predictions.bias
 
     def zero_weight(self, layer):
         layer.kernel.assign(np.zeros(layer.kernel.shape, dtype=np.float32))

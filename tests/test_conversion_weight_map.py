@@ -1,6 +1,5 @@
 """conversion.weight_map: the table equals the reference checkpoints' names and shapes, every head."""
 
-import numpy as np
 import pytest
 
 from conversion.weight_map import (ARCHITECTURES, detect_architecture, entries, normalize_architecture,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conversion.formats import (read_pytorch_bin, read_safetensors, read_sharded_safetensors, read_weights,
+from conversion.formats import (read_pytorch_bin, read_sharded_safetensors, read_weights,
                                 write_pytorch_bin, write_safetensors, write_sharded_safetensors)
 from conversion.weight_map import entries
 from mobilebert_common.weight_files import (WeightFiles, index_json, locate_weights, parse_size, plan_shards, read_index,

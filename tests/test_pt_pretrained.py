@@ -97,6 +97,10 @@ def test_sharded_safetensors_and_stale_files(tmp_path):
     assert_close(logits(direct).numpy(), logits(model).numpy(), 0.0)
     model.save_pretrained(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    # A limit the whole model fits in writes one model.safetensors, as the hub does (no index).
+    model.save_pretrained(tmp_path, max_shard_size="1GB")
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    assert_close(logits(mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path)).numpy(), logits(model).numpy(), 0.0)
 
 
 def test_pytorch_model_bin(tmp_path):

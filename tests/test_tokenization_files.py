@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
+from mobilebert_common import MobileBertTokenizerFast
 from tests.test_tokenization import CLASSES, SMALL, _write_vocab, corpus, ids_of, toks, vocab_path  # noqa: F401 (fixtures)
 
 
