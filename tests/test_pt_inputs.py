@@ -7,17 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-import mobilebert_pt
 from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config
-
-
-def make(cls_name="MobileBertForMaskedLM", variant="default", seed=0, noise=0.3, **overrides):
-    torch.manual_seed(seed)
-    model = getattr(mobilebert_pt, cls_name)(tiny_config(variant, **overrides)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * noise)
-    return model
+from tests.test_pt_model import make  # the same seeded, perturbed tiny models
 
 
 def inputs(config):
