@@ -21,7 +21,7 @@ import torch
 from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
 from mobilebert_pt.pipeline_float16 import MIXED, Float16Matmuls, is_mixed
-from mobilebert_pt.pretrained import resolve_dtype
+from mobilebert_pt.pretrained import resolve_device, resolve_dtype
 
 
 def resolve_pipeline_device(device, cli: bool = False) -> torch.device:
@@ -31,27 +31,7 @@ def resolve_pipeline_device(device, cli: bool = False) -> torch.device:
     wrote (device=... or, from the CLI, --device ...), not from_pretrained's device_map.
     """
     said, cpu = describe_device(device, cli)
-    if device is None or (isinstance(device, int) and not isinstance(device, bool) and device == -1):
-        return torch.device("cpu")
-    if isinstance(device, bool) or (isinstance(device, int) and device < -1):
-        raise ValueError(f"{said}: pass -1 or 'cpu' for the CPU, N or 'cuda:N' for a GPU")
-    try:
-        dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"{said} is not a device; pass None, -1 or 'cpu' for the CPU, N, 'cuda' or 'cuda:N' for a GPU") from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type != "cuda":
-        raise ValueError(f"{said}: only the CPU and CUDA GPUs are supported")
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"{said} asks for a CUDA GPU, but torch.cuda.is_available() is False (torch {torch.__version__}). "
-            f"Use {cpu}, or install a CUDA build of torch."
-        )
-    index = 0 if dev.index is None else dev.index
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"{said} asks for GPU {index}, but there are only {torch.cuda.device_count()} CUDA device(s)")
-    return torch.device("cuda", index)
+    return resolve_device(device, said=said, use_cpu=cpu)
 
 
 def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: torch.Tensor, mixed=None) -> torch.Tensor:

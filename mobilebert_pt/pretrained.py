@@ -51,33 +51,40 @@ def resolve_dtype(torch_dtype, config: MobileBertConfig, checkpoint: Optional[ch
     return torch_dtype
 
 
-def resolve_device(device_map) -> torch.device:
-    """The one device the whole model goes to. MobileBERT is small: no splitting across devices."""
+def resolve_device(device_map, said: Optional[str] = None, use_cpu: str = "device_map='cpu' or 'auto'") -> torch.device:
+    """The one device the whole model goes to. MobileBERT is small: no splitting across devices.
+
+    None / "cpu" / -1 -> CPU; "auto" -> cuda:0 when there is one; N -> cuda:N; "cuda", "cuda:N".
+    said / use_cpu: how errors name the argument and the CPU choice (the pipeline says "device=0").
+    """
+    said = said or f"device_map={device_map!r}"
     if isinstance(device_map, dict):
         devices = set(device_map.values())
         if len(devices) != 1:
-            raise ValueError(f"device_map={device_map!r}: this model loads onto one device; pass 'cpu', 'cuda', 'cuda:0' or 'auto'")
+            raise ValueError(f"{said}: this model loads onto one device; pass 'cpu', 'cuda', 'cuda:0' or 'auto'")
         device_map = devices.pop()
-    if device_map is None or device_map == "cpu":
+    if device_map is None or device_map == "cpu" or (isinstance(device_map, int) and device_map == -1):
         return torch.device("cpu")
     if device_map == "auto":
         return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+    if isinstance(device_map, bool) or (isinstance(device_map, int) and device_map < -1):
+        raise ValueError(f"{said}: pass -1 or 'cpu' for the CPU, N or 'cuda:N' for a GPU")
     try:
-        device = torch.device(f"cuda:{device_map}" if isinstance(device_map, int) else device_map)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device_map={device_map!r} is not a device; allowed: None, 'auto', 'cpu', 'cuda', 'cuda:N'") from None
+        device = torch.device("cuda", device_map) if isinstance(device_map, int) else torch.device(device_map)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{said} is not a device; allowed: None, 'auto', 'cpu' (or -1), N, 'cuda', 'cuda:N'") from None
     if device.type == "cpu":
         return device
     if device.type != "cuda":
-        raise ValueError(f"device_map={device_map!r}: only 'cpu' and CUDA devices are supported")
+        raise ValueError(f"{said}: only the CPU and CUDA GPUs are supported")
     if not torch.cuda.is_available():
         raise ValueError(
-            f"device_map={device_map!r} asks for a CUDA GPU, but torch.cuda.is_available() is False "
-            f"(torch {torch.__version__}). Use device_map='cpu' or 'auto', or install a CUDA build of torch."
+            f"{said} asks for a CUDA GPU, but torch.cuda.is_available() is False (torch {torch.__version__}). "
+            f"Use {use_cpu}, or install a CUDA build of torch."
         )
     index = device.index or 0
     if index >= torch.cuda.device_count():
-        raise ValueError(f"device_map={device_map!r}: there are only {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"{said} asks for GPU {index}, but there are only {torch.cuda.device_count()} CUDA device(s)")
     return torch.device("cuda", index)
 
 

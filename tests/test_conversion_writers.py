@@ -15,25 +15,17 @@ import pytest
 
 from conversion.formats import (read_pytorch_bin, read_sharded_safetensors, read_weights,
                                 write_pytorch_bin, write_safetensors, write_sharded_safetensors)
-from conversion.weight_map import entries
 from mobilebert_common.weight_files import (WeightFiles, index_json, locate_weights, parse_size, plan_shards, read_index,
                                             shard_name, weights_format)
 from tests.helpers import tiny_config
+from tests.test_conversion import assert_same, random_pt
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "MobileBertForMaskedLM"
 
 
 def pt_weights(config=None, dtype=np.float32, seed=0):
-    config = config or tiny_config()
-    rng = np.random.default_rng(seed)
-    return {e.pt_name: rng.standard_normal(e.shape).astype(dtype) for e in entries(config, ARCH) if e.transform != "tie"}
-
-
-def assert_same(a: dict, b: dict):
-    assert set(a) == set(b), set(a) ^ set(b)
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and np.array_equal(a[k], b[k]), k
+    return random_pt(config or tiny_config(), ARCH, seed=seed, dtype=dtype)
 
 
 def checkpoint_dir(path: Path, config=None) -> Path:
