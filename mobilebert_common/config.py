@@ -83,6 +83,44 @@ class MobileBertConfig:
         return self.true_hidden_size // self.num_attention_heads
 
     @property
+    def transforms_input(self) -> bool:
+        """Whether embedding_transformation runs: with trigram input (3E wide) or when E != H.
+        With neither, the word embeddings enter as they are (the layer is still built: the hub's files hold it)."""
+        return self.trigram_input or self.embedding_size != self.hidden_size
+
+    @property
+    def embedding_input_size(self) -> int:
+        """Width that embedding_transformation reads: 3E with the trigram convolution, else E."""
+        return self.embedding_size * (3 if self.trigram_input else 1)
+
+    @property
+    def query_key_input_size(self) -> int:
+        """Width that the query and key projections read.
+
+        The bottlenecked input (true_hidden_size) with a shared q/k bottleneck, with bottleneck attention
+        or without a bottleneck; with a bottleneck but neither, the layer input itself (hidden_size).
+        (The reference implementation sizes them true_hidden_size there too, and then fails.)
+        """
+        reads_inner = self.use_bottleneck_attention or self.key_query_shared_bottleneck or not self.use_bottleneck
+        return self.true_hidden_size if reads_inner else self.hidden_size
+
+    @property
+    def value_input_size(self) -> int:
+        """Width that the value projection reads: the input bottleneck with bottleneck attention, else the layer input."""
+        return self.true_hidden_size if self.use_bottleneck_attention else self.hidden_size
+
+    @property
+    def uses_shared_bottleneck(self) -> bool:
+        """Whether the shared query/key bottleneck runs. Built whenever key_query_shared_bottleneck (the hub's
+        files hold it), but bottleneck attention feeds query and key from the input bottleneck instead."""
+        return self.use_bottleneck and self.key_query_shared_bottleneck and not self.use_bottleneck_attention
+
+    @property
+    def mlm_dense_size(self) -> int:
+        """Rows of the masked-LM head's extra output matrix: the head projects H = E + (H - E) onto the vocabulary."""
+        return self.hidden_size - self.embedding_size
+
+    @property
     def classifier_dropout_prob(self) -> float:
         return self.hidden_dropout_prob if self.classifier_dropout is None else self.classifier_dropout
 
