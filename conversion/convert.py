@@ -5,7 +5,7 @@
 
 Strict: every source tensor is used (except the ones weight_map.unused_by_design lists: they are
 skipped and, when `skipped` is a dict, reported there as {name: reason}), every target tensor is
-filled, shapes are checked against the config. Any violation raises ConversionError naming the
+filled, shapes are checked against the config, and every weight must be floating point. Any violation raises ConversionError naming the
 tensors; nothing is returned half-done. The source dtype is kept; arrays are not copied unless a
 transpose requires it.
 """
@@ -18,6 +18,7 @@ import numpy as np
 
 from mobilebert_common import MobileBertConfig
 
+from .arrays import is_floating
 from .weight_map import Entry, entries, resolve_architecture, unused_by_design
 
 DECODER_BIAS_PT = "cls.predictions.decoder.bias"  # older PT files also saved the decoder bias (= cls.predictions.bias)
@@ -33,7 +34,8 @@ def _names(names: Iterable[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _check(source_kind: str, arch: str, missing: List[str], unexpected: List[str], mismatched: List[str]) -> None:
+def _check(source_kind: str, arch: str, missing: List[str], unexpected: List[str], mismatched: List[str],
+           not_float: List[str]) -> None:
     problems = []
     if missing:
         problems.append(f"missing {len(missing)} tensor(s): {_names(missing)}")
@@ -41,6 +43,8 @@ def _check(source_kind: str, arch: str, missing: List[str], unexpected: List[str
         problems.append(f"unexpected {len(unexpected)} tensor(s) that {arch} does not have: {_names(unexpected)}")
     if mismatched:
         problems.append(f"shape mismatch: {_names(mismatched, 5)}")
+    if not_float:
+        problems.append(f"{len(not_float)} tensor(s) not floating point, as every MobileBERT weight is: {_names(not_float, 5)}")
     if problems:
         raise ConversionError(f"the {source_kind} weights do not match {arch} with this config: " + "; ".join(problems))
 
@@ -70,7 +74,7 @@ def pt_to_tf(pt_weights: Dict[str, np.ndarray], config: MobileBertConfig, archit
     unused = unused_by_design(config, arch, "pt")
     by_pt = {e.pt_name: e for e in table}
     missing = [e.pt_name for e in table if e.transform != "tie" and e.pt_name not in pt_weights]
-    unexpected, mismatched, skip = [], [], {}
+    unexpected, mismatched, not_float, skip = [], [], [], {}
     for name, array in pt_weights.items():
         entry = by_pt.get(name)
         if entry is None:
@@ -86,7 +90,9 @@ def pt_to_tf(pt_weights: Dict[str, np.ndarray], config: MobileBertConfig, archit
             problem = _shape_problem(name, array, entry.shape)
             if problem:
                 mismatched.append(problem)
-    _check("PyTorch", arch, missing, unexpected, mismatched)
+            if not is_floating(np.asarray(array)):
+                not_float.append(f"{name} ({np.asarray(array).dtype})")
+    _check("PyTorch", arch, missing, unexpected, mismatched, not_float)
     out = {}
     for e in table:
         if e.transform == "tie":
@@ -111,7 +117,7 @@ def tf_to_pt(tf_weights: Dict[str, np.ndarray], config: MobileBertConfig, archit
     by_tf = {e.tf_name: e for e in table}
     # The decoder copy may be absent: the PT model ties it anyway. When present it must equal the embeddings.
     missing = [e.tf_name for e in table if e.transform != "tie" and e.tf_name not in tf_weights]
-    unexpected, mismatched, skip = [], [], {}
+    unexpected, mismatched, not_float, skip = [], [], [], {}
     for name, array in tf_weights.items():
         entry = by_tf.get(name)
         if entry is None:
@@ -123,7 +129,9 @@ def tf_to_pt(tf_weights: Dict[str, np.ndarray], config: MobileBertConfig, archit
             problem = _shape_problem(name, array, entry.tf_shape)
             if problem:
                 mismatched.append(problem)
-    _check("TF", arch, missing, unexpected, mismatched)
+            if not is_floating(np.asarray(array)):
+                not_float.append(f"{name} ({np.asarray(array).dtype})")
+    _check("TF", arch, missing, unexpected, mismatched, not_float)
     by_pt = {e.pt_name: e for e in table}
     out = {}
     for e in table:

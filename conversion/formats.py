@@ -18,6 +18,7 @@ pytorch_model.bin lives in conversion/pytorch_bin.py (re-exported here).
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from typing import Dict, List, Optional, Union
@@ -30,6 +31,7 @@ from mobilebert_common.weight_files import (SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, 
                                             shard_name)
 
 from .arrays import BF16 as _BF16
+from .arrays import is_int, shape_problem
 from .arrays import need_file as _need_file
 from .pytorch_bin import read_pytorch_bin, write_pytorch_bin  # noqa: F401  (part of this module's API)
 
@@ -42,6 +44,68 @@ _ST_TAGS = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
 
 
 # ----------------------------------------------------------------------------- safetensors
+_MAX_HEADER = 100_000_000  # bytes; the safetensors library's own limit
+
+
+def _safetensors_header(data: bytearray):
+    """(header dict, start of the data section) of a safetensors file's bytes; ValueError saying what is wrong."""
+    if len(data) < 8:
+        raise ValueError(f"{len(data)} bytes, shorter than the 8-byte header length")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER:
+        raise ValueError(f"header length {n} is over the {_MAX_HEADER}-byte limit of the format")
+    if 8 + n > len(data):
+        raise ValueError(f"header of {n} bytes runs past the end of the {len(data)}-byte file")
+    try:
+        header = json.loads(bytes(data[8:8 + n]))
+    except RecursionError:
+        raise ValueError("header nests too deeply to be a safetensors header") from None
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise ValueError("__metadata__ is not a JSON object")
+    return header, 8 + n
+
+
+def _safetensors_layout(header: dict, size: int) -> list:
+    """[(name, dtype, shape, begin, end)] in header order, checked: known dtypes, shapes of ints >= 0, byte
+    ranges that match the shapes and tile the ``size``-byte data section, in order, without overlap or gap
+    (as the safetensors library requires)."""
+    layout = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            raise ValueError(f"tensor {name!r:.100} is described by a {type(info).__name__}, not an object")
+        tag = info.get("dtype")
+        if not isinstance(tag, str) or tag not in _ST_DTYPES:
+            extra = " (install ml_dtypes to read bfloat16)" if tag == "BF16" else ""
+            raise ValueError(f"tensor {name!r:.100} has unsupported dtype {tag!r:.50}{extra}; "
+                             f"allowed: {', '.join(_ST_DTYPES)}")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        problem = shape_problem(shape)
+        if problem:
+            raise ValueError(f"tensor {name!r:.100}: {problem}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(is_int(o) and o >= 0 for o in offsets)
+                and offsets[0] <= offsets[1]):
+            raise ValueError(f"tensor {name!r:.100}: data_offsets {offsets!r:.100} must be [begin, end], "
+                             "integers with 0 <= begin <= end")
+        dtype = np.dtype(_ST_DTYPES[tag])
+        if offsets[1] - offsets[0] != math.prod(shape) * dtype.itemsize:
+            raise ValueError(f"tensor {name!r:.100} {tuple(shape)} {tag} takes {math.prod(shape) * dtype.itemsize} "
+                             f"bytes, but its data_offsets {offsets} span {offsets[1] - offsets[0]}")
+        layout.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
+    end = 0
+    for name, _, _, begin, stop in sorted(layout, key=lambda t: (t[3], t[4])):
+        if begin != end:
+            what = "overlaps the tensor before it" if begin < end else f"leaves a gap after byte {end}"
+            raise ValueError(f"tensor {name!r:.100} at bytes [{begin}, {stop}) {what}")
+        end = stop
+    if end != size:
+        raise ValueError(f"the tensors cover {end} bytes of the {size}-byte data section")
+    return layout
+
+
 def read_safetensors(path) -> Dict[str, np.ndarray]:
     """{name: array} of a .safetensors file: 8-byte header length, JSON header, raw little-endian data."""
     path = _need_file(path)
@@ -49,34 +113,13 @@ def read_safetensors(path) -> Dict[str, np.ndarray]:
     with open(path, "rb") as f:
         f.readinto(data)
     try:
-        if len(data) < 8:
-            raise ValueError(f"{len(data)} bytes, shorter than the 8-byte header length")
-        (n,) = struct.unpack("<Q", data[:8])
-        if 8 + n > len(data):
-            raise ValueError(f"header of {n} bytes runs past the end of the {len(data)}-byte file")
-        header = json.loads(bytes(data[8:8 + n]))
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-    except (ValueError, UnicodeDecodeError) as err:
+        header, base = _safetensors_header(data)
+        layout = _safetensors_layout(header, len(data) - base)
+    except ValueError as err:  # also JSON and UTF-8 errors
         raise corrupt_file_error(path, "safetensors", err) from None
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        tag = info.get("dtype") if isinstance(info, dict) else None
-        if tag not in _ST_DTYPES:
-            extra = " (install ml_dtypes to read bfloat16)" if tag == "BF16" else ""
-            raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {tag!r}{extra}")
-        dtype = np.dtype(_ST_DTYPES[tag])
-        start, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if base + end > len(data) or end - start != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-            raise corrupt_file_error(path, "safetensors", f"tensor {name!r} {shape} {tag} does not fit its byte range")
-        count = (end - start) // dtype.itemsize
-        out[name] = (np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=count, offset=base + start).reshape(shape)
-                     if count else np.zeros(shape, dtype))
-    return out
+    return {name: np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=(end - begin) // dtype.itemsize,
+                                offset=base + begin).reshape(shape) if end > begin else np.zeros(shape, dtype)
+            for name, dtype, shape, begin, end in layout}
 
 
 def read_sharded_safetensors(index_path) -> Dict[str, np.ndarray]:
@@ -86,6 +129,8 @@ def read_sharded_safetensors(index_path) -> Dict[str, np.ndarray]:
     directory = os.path.dirname(os.path.abspath(index_path))
     out = {}
     for shard in sorted(set(weight_map.values())):
+        if not os.path.isfile(os.path.join(directory, shard)):
+            raise FileNotFoundError(f"{index_path} lists the shard {shard}, which is not in {directory}")
         tensors = read_safetensors(os.path.join(directory, shard))
         wanted = [k for k, v in weight_map.items() if v == shard]
         missing = [k for k in wanted if k not in tensors]
@@ -190,29 +235,74 @@ def _write_names_attr(group, name: str, values: list) -> None:
         group.attrs[f"{name}{i}"] = part
 
 
+# A chunked, compressed dataset stores fewer bytes than it holds; deflate cannot pack more than 1032:1.
+_MAX_H5_RATIO = 1032
+
+
+def _h5_member(h5py, group, path: str, kind):
+    """group[path], reached through hard links only: soft and external links (and the external or virtual
+    datasets _h5_array refuses) would read other objects or other files. ``kind``: h5py.Group or h5py.Dataset."""
+    node = group
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(f"{path!r:.200} is not a plain HDF5 path (empty, '.' or '..' component)")
+        link = node.get(part, getlink=True) if isinstance(node, h5py.Group) else None
+        if link is None:
+            raise ValueError(f"{path!r:.200}, listed in the file's names, is not in the file")
+        if not isinstance(link, h5py.HardLink):
+            target = getattr(link, "filename", "") + ":" * hasattr(link, "filename") + getattr(link, "path", "")
+            raise ValueError(f"{path!r:.200} is a {type(link).__name__} to {target!r:.200}; a weights file holds its own "
+                             "groups and datasets, and links are not followed")
+        node = node[part]
+    if not isinstance(node, kind):
+        raise ValueError(f"{path!r:.200} is a {type(node).__name__}, not a {kind.__name__}")
+    return node
+
+
+def _h5_array(dataset, name: str) -> np.ndarray:
+    """A weight's numeric dataset, read after checking that its data lies in this file."""
+    if dataset.is_virtual or dataset.external:
+        raise ValueError(f"{name!r} is a {'virtual' if dataset.is_virtual else 'external-storage'} dataset, whose "
+                         "data lies in other files; weights files hold their data themselves")
+    if dataset.shape is None or dataset.dtype.kind not in "biuf" or dataset.dtype.shape:
+        raise ValueError(f"{name!r} holds {dataset.dtype} {dataset.shape}, not a numeric array")
+    problem = shape_problem(dataset.shape)
+    stored = dataset.id.get_storage_size()
+    if not problem and dataset.nbytes > _MAX_H5_RATIO * stored:
+        problem = f"{dataset.nbytes} bytes are declared but {stored} stored"
+    if problem:
+        raise ValueError(f"{name!r}: {problem}")
+    return np.asarray(dataset[()])
+
+
 def read_tf_h5(path) -> Dict[str, np.ndarray]:
-    """{TF weight name without the model prefix: array} of a Keras h5 weights file (the hub's tf_model.h5)."""
+    """{TF weight name without the model prefix: array} of a Keras h5 weights file (the hub's tf_model.h5).
+
+    Every layer in layer_names and every weight in a layer's weight_names must be there; links, external
+    or virtual datasets and non-numeric data are refused, naming the entry.
+    """
     path = _need_file(path)
     h5py = _h5py()
     try:
         f = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
     out = {}
     try:
         with f:
-            if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
-                f = f["model_weights"]  # a whole-model .h5 (model.save) keeps the weights here
-            layer_names = _read_names_attr(f, "layer_names")
+            root = f
+            if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and f.get("model_weights", getlink=True):
+                root = _h5_member(h5py, f, "model_weights", h5py.Group)  # a whole-model .h5 (model.save) keeps them here
+            layer_names = _read_names_attr(root, "layer_names")
             if not layer_names:
                 raise ValueError("no layer_names attribute: not a Keras weights file")
             for layer in layer_names:
-                group = f[layer]
+                group = _h5_member(h5py, root, layer, h5py.Group)
                 for weight in _read_names_attr(group, "weight_names"):
                     # "tf_mobile_bert_for_pre_training/mobilebert/embeddings/..." -> "mobilebert/embeddings/..."
                     name = weight if weight.startswith(layer + "/") else weight.split("/", 1)[-1]
-                    out[name] = np.asarray(group[weight][()])
-    except (OSError, KeyError, ValueError, TypeError) as err:
+                    out[name] = _h5_array(_h5_member(h5py, group, weight, h5py.Dataset), weight)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
         raise corrupt_file_error(path, "Keras HDF5 (tf_model.h5)", err) from None
     return out
 

@@ -260,7 +260,7 @@ class MobileBertConfig:
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # JSON syntax, UTF-8, an integer too long, nesting too deep
             raise ValueError(f"{path} is not a valid JSON config file: {err}") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}")

@@ -32,6 +32,10 @@ def load_vocab(path: str) -> Dict[str, int]:
         raise ValueError(f"vocabulary file {path} is not UTF-8 text ({e})") from None
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
+    if not lines:
+        raise ValueError(f"vocabulary file {path} is empty; it needs one word piece per line")
+    if any("\0" in line for line in lines):
+        raise ValueError(f"vocabulary file {path} holds NUL characters: it is binary, not a vocab.txt of word pieces")
     vocab = {}
     for i, token in enumerate(lines):
         token = token.rstrip("\r")

@@ -70,14 +70,16 @@ def read_index(path: str) -> Dict[str, str]:
     """
     try:
         with open(path, encoding="utf-8") as f:
-            weight_map = json.load(f)["weight_map"]
+            index = json.load(f)
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-            raise TypeError("weight_map is not an object of tensor name -> shard file name")
-    except (ValueError, KeyError, TypeError) as err:
+            raise ValueError("no 'weight_map' object of tensor name -> shard file name")
+    except (ValueError, RecursionError) as err:  # also JSON and UTF-8 errors
         raise corrupt_file_error(path, "safetensors index", f"{err} (an index holds a 'weight_map' of tensor -> shard file)") from None
-    bad = sorted({v for v in weight_map.values() if os.path.basename(v) != v or v in ("", ".", "..")})
+    bad = sorted({v for v in weight_map.values() if os.path.basename(v) != v or v in ("", ".", "..") or "\0" in v})
     if bad:
-        raise ValueError(f"{path} names shard files outside its directory ({', '.join(bad[:3])}); shards must lie beside the index")
+        raise ValueError(f"{path} names shard files outside its directory ({', '.join(map(repr, bad[:3]))}); "
+                         "shards must be plain file names beside the index")
     return weight_map
 
 
