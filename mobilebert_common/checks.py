@@ -34,6 +34,37 @@ def check_sequence_length(seq_len: int, config: MobileBertConfig) -> None:
         raise ValueError("input has 0 tokens; pass at least one token per sequence")
 
 
+def integer_ids_message(name: str, dtype_name: str) -> str:
+    return f"{name} must hold integer ids (any integer dtype: int64, int32, uint8 ...), got dtype {dtype_name}"
+
+
+def check_integer_ids(name: str, is_integer: bool, dtype_name: str) -> None:
+    """Float and bool ids are refused: an embedding lookup would truncate 1.5 to 1 or read True as 1."""
+    if not is_integer:
+        raise ValueError(integer_ids_message(name, dtype_name))
+
+
+def non_finite_message(name: str) -> str:
+    return f"{name} holds NaN or inf; every value must be a finite number (NaN/inf would reach every logit)"
+
+
+def check_finite_input(name: str, all_finite: bool) -> None:
+    """Float inputs (inputs_embeds, a float attention_mask or head_mask): one reduction, then this."""
+    if not all_finite:
+        raise ValueError(non_finite_message(name))
+
+
+def negative_position_message(name: str) -> str:
+    return (f"{name} must hold token indices >= 0; a position at or past the sequence length (the answer "
+            "truncated away) is ignored, and is the way to leave an example out of the loss")
+
+
+def check_positions(name: str, min_value: int) -> None:
+    """Question-answering positions: negative ones are refused (clamping them to 0 would train "no answer")."""
+    if min_value < 0:
+        raise ValueError(f"{negative_position_message(name)}; got {min_value}")
+
+
 def range_message(name: str, limit: int, field: str) -> str:
     return f"{name} must hold ids in [0, {limit}) (config.{field})"
 

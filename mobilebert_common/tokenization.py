@@ -200,12 +200,6 @@ class MobileBertTokenizer(MobileBertTokenizerBase):
         specials = sorted(set(self.special_tokens.values()), key=len, reverse=True)
         self._special_re = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
 
-    def tokenize(self, text: str) -> List[str]:
-        """Text -> word pieces (no [CLS]/[SEP])."""
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a str, got {type(text).__name__}")
-        return self.convert_ids_to_tokens(self._encode_one(text)[0])
-
     def _encode_texts(self, texts: List[str]) -> List[Piece]:
         return [self._encode_one(t) for t in texts]
 

@@ -10,13 +10,14 @@ indices, no special tokens). Everything else is shared: special tokens, ids <-> 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mobilebert_common.hub import HUB_KWARGS
-from mobilebert_common.tokenization_batch import TENSOR_TYPES, BatchEncoding, check_text, is_int, to_list, to_tensor
+from mobilebert_common.tokenization_batch import TENSOR_TYPES, BatchEncoding, check_text, is_int, to_ids, to_list, to_tensor
 from mobilebert_common.tokenization_files import (
     DEFAULT_SPECIAL_TOKENS,
     INIT_KEYS,
@@ -44,7 +45,7 @@ __all__ = [
 
 
 class MobileBertTokenizerBase:
-    """The API both tokenizers share. Subclasses implement ``_encode_texts`` and ``tokenize``."""
+    """The API both tokenizers share. Subclasses implement ``_encode_texts``."""
 
     vocab_files_names = {"vocab_file": "vocab.txt"}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
@@ -132,11 +133,23 @@ class MobileBertTokenizerBase:
         )
 
     # ---- what subclasses provide --------------------------------------------------------------
-    def tokenize(self, text: str) -> List[str]:
-        raise NotImplementedError
-
     def _encode_texts(self, texts: List[str]) -> List[Piece]:
         raise NotImplementedError
+
+    # ---- texts -> word pieces -----------------------------------------------------------------
+    def tokenize(self, text: str) -> List[str]:
+        """Text -> word pieces (no [CLS]/[SEP])."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, got {type(text).__name__}")
+        return self.convert_ids_to_tokens(self._encode([text])[0][0])
+
+    def _encode(self, texts: List[str]) -> List[Piece]:
+        """_encode_texts, with lone surrogates ("\ud800": half of a UTF-16 pair, no character) read as an
+        unknown character: the word holding one becomes one [UNK], as a word with a character outside the
+        vocabulary does, in both tokenizers (the `tokenizers` library cannot even take such a string)."""
+        clean = [_SURROGATE.sub(_SURROGATE_STANDIN, t) for t in texts]
+        pieces = self._encode_texts(clean)
+        return [p if c == t else _unknown_words(p, t, self.unk_token_id) for p, c, t in zip(pieces, clean, texts)]
 
     # ---- ids <-> tokens -----------------------------------------------------------------------
     def convert_tokens_to_ids(self, tokens):
@@ -149,9 +162,8 @@ class MobileBertTokenizerBase:
         """An id or a list of ids -> token(s). Ids outside the vocabulary raise ValueError."""
         if is_int(ids):
             return self._id_to_token(int(ids))
-        ids = to_list(ids)
         special = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self._id_to_token(int(i)) for i in ids if int(i) not in special]
+        return [self._id_to_token(i) for i in to_ids(ids, "ids") if i not in special]
 
     def _id_to_token(self, i: int) -> str:
         if i not in self.ids_to_tokens:
@@ -170,9 +182,7 @@ class MobileBertTokenizerBase:
 
     def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: Optional[bool] = None) -> str:
         """Ids (or one id) -> text: pieces joined, "##" glued, optional clean-up of spaces before punctuation."""
-        ids = [int(token_ids)] if is_int(token_ids) else to_list(token_ids)
-        if ids and isinstance(ids[0], list):
-            raise ValueError("decode takes one sequence of ids; use batch_decode for a batch")
+        ids = to_ids(token_ids)
         text = self.convert_tokens_to_string(self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens))
         clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean else text
@@ -218,7 +228,7 @@ class MobileBertTokenizerBase:
         )
         firsts, seconds, batched = split_inputs(text, text_pair)
         unique = list(dict.fromkeys(firsts + [s for s in seconds if s is not None]))
-        encoded = dict(zip(unique, self._encode_texts(unique)))
+        encoded = dict(zip(unique, self._encode(unique)))
 
         rows, mapping = [], []
         for sample, (a, b) in enumerate(zip(firsts, seconds)):
@@ -329,6 +339,27 @@ class MobileBertTokenizerBase:
 
     def _save_extra(self, save_directory) -> List[str]:
         return []
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Encoded in a lone surrogate's place (same length, so offsets hold): a letter with no case, no decomposition,
+# not punctuation, not CJK, so it stays inside its word in both tokenizers; _unknown_words then makes that word [UNK].
+_SURROGATE_STANDIN = "\ua4d0"  # LISU LETTER BA
+
+
+def _unknown_words(piece: Piece, text: str, unk_id: int) -> Piece:
+    """The words of ``piece`` that cover a lone surrogate of ``text`` -> one [UNK] each, spanning the word."""
+    ids, offsets, words = piece
+    bad = {w for (start, end), w in zip(offsets, words) if _SURROGATE.search(text, start, end)}
+    out: Piece = ([], [], [])
+    for i, (start, end), w in zip(ids, offsets, words):
+        if w in bad and out[2] and out[2][-1] == w:  # a later piece of the word: widen its [UNK]
+            out[1][-1] = (out[1][-1][0], end)
+            continue
+        out[0].append(unk_id if w in bad else i)
+        out[1].append((start, end))
+        out[2].append(w)
+    return out
 
 
 def _checked_max_length(value) -> int:

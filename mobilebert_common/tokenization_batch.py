@@ -99,10 +99,43 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def to_ids(ids, what: str = "token_ids") -> List[int]:
+    """One id, or a list / tuple / numpy array / tensor of ids -> a list of Python ints.
+
+    Only integers are ids (Python, numpy or framework integers): a float is refused even when integral,
+    as transformers' fast tokenizer does (int(1.5) would quietly give token 1), and so are bools,
+    strings and None."""
+    if is_int(ids):
+        return [int(ids)]
+    if not isinstance(ids, (list, tuple, np.ndarray)) and not hasattr(ids, "numpy"):
+        raise ValueError(f"{what} must be a token id or a sequence of ids (list, numpy array, tensor), "
+                         f"got {type(ids).__name__}: {ids!r:.60}")
+    try:
+        ids = _numpy(ids)
+    except TypeError as err:  # e.g. a bfloat16 torch tensor, which numpy cannot hold
+        raise ValueError(f"{what} must hold integer token ids ({err})") from None
+    if isinstance(ids, np.ndarray) and ids.dtype.kind not in "iuO":
+        raise ValueError(f"{what} has dtype {ids.dtype}; token ids must be integers")
+    values = to_list(ids)
+    for i, value in enumerate(values):
+        if isinstance(value, (list, tuple)):
+            raise ValueError(f"{what} must be one sequence of ids, got a nested one; use batch_decode for a batch")
+        if not is_int(value):
+            raise ValueError(f"{what}[{i}] is {value!r} ({type(value).__name__}); token ids must be integers "
+                             "(int, numpy or tensor integers), not floats, bools, strings or None")
+    return [int(v) for v in values]
+
+
+def _numpy(ids):
+    """A framework tensor -> numpy array; anything else as it is."""
+    if hasattr(ids, "numpy") and not isinstance(ids, np.ndarray):
+        return ids.numpy() if not hasattr(ids, "detach") else ids.detach().cpu().numpy()
+    return ids
+
+
 def to_list(ids):
     """A list, tuple, numpy array or framework tensor of ids -> a Python list (a 0-d one -> [id])."""
-    if hasattr(ids, "numpy") and not isinstance(ids, np.ndarray):
-        ids = ids.numpy() if not hasattr(ids, "detach") else ids.detach().cpu().numpy()
+    ids = _numpy(ids)
     if isinstance(ids, np.ndarray):
         return ids.tolist() if ids.ndim else [ids.item()]
     return list(ids)

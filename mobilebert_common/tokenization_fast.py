@@ -50,12 +50,6 @@ class MobileBertTokenizerFast(MobileBertTokenizerBase):
         tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ordered])
         return tok
 
-    def tokenize(self, text: str) -> List[str]:
-        """Text -> word pieces (no [CLS]/[SEP])."""
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a str, got {type(text).__name__}")
-        return self.backend_tokenizer.encode(text, add_special_tokens=False).tokens
-
     def _encode_texts(self, texts: List[str]) -> List[Piece]:
         out = []
         for enc in self.backend_tokenizer.encode_batch(texts, add_special_tokens=False):

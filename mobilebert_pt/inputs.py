@@ -33,10 +33,26 @@ def as_tensor(name: str, value, device: torch.device, dtype: Optional[torch.dtyp
     raise ValueError(f"{name} must be a torch.Tensor (or a list of lists of numbers), got {type(value).__name__}")
 
 
+ID_NAMES = ("input_ids", "token_type_ids", "position_ids")
+
+
+def is_integer(t: torch.Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
 def tensors(device: torch.device, embeds_dtype: torch.dtype, **inputs) -> Dict[str, Optional[torch.Tensor]]:
-    """as_tensor for each model input; inputs_embeds given as a list becomes the model's float dtype."""
-    return {name: as_tensor(name, value, device, embeds_dtype if name == "inputs_embeds" else None)
-            for name, value in inputs.items()}
+    """as_tensor for each model input; inputs_embeds given as a list becomes the model's float dtype.
+
+    Ids of a small integer dtype (int8, uint8, int16, uint16, uint32...) are widened to int64, as Keras
+    widens them: the embedding kernel takes int32 / int64 only. Float and bool ids stay, for
+    validate_inputs to refuse."""
+    out = {name: as_tensor(name, value, device, embeds_dtype if name == "inputs_embeds" else None)
+           for name, value in inputs.items()}
+    for name in ID_NAMES:
+        t = out.get(name)
+        if t is not None and is_integer(t) and t.dtype not in (torch.int32, torch.int64):
+            out[name] = t.long()
+    return out
 
 
 def check_not_empty(name: str, shape: Tuple[int, ...], what: str = "sequence") -> None:
@@ -45,15 +61,20 @@ def check_not_empty(name: str, shape: Tuple[int, ...], what: str = "sequence") -
 
 
 def _id_range(name: str, ids: torch.Tensor, limit: int, field: str) -> None:
-    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}")
+    checks.check_integer_ids(name, is_integer(ids), str(ids.dtype).replace("torch.", ""))
     if ids.numel():
         low, high = torch.aminmax(ids)
         checks.check_id_range(name, int(low), int(high), limit, field)
 
 
+def _check_finite(name: str, t: Optional[torch.Tensor]) -> None:
+    """A float input with NaN/inf would make every logit NaN: one reduction to say so instead."""
+    if t is not None and (t.is_floating_point() or t.is_complex()):
+        checks.check_finite_input(name, bool(torch.isfinite(t).all()))
+
+
 def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds):
-    """Raise ValueError for inputs that would index past a table or misalign; returns (B, T).
+    """Raise ValueError for inputs that would index past a table, misalign or carry NaN/inf; returns (B, T).
 
     position_ids may be (B, T), or (1, T) / (T,) shared by every row.
     """
@@ -67,11 +88,13 @@ def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_t
         checks.check_embeds_width(inputs_embeds.shape[-1], config)
         shape = tuple(inputs_embeds.shape[:2])
         check_not_empty("inputs_embeds", tuple(inputs_embeds.shape))
+        _check_finite("inputs_embeds", inputs_embeds)
     checks.check_sequence_length(shape[1], config)
     if input_ids is not None:
         _id_range("input_ids", input_ids, config.vocab_size, "vocab_size")
     if attention_mask is not None:
         checks.check_same_shape("attention_mask", attention_mask.shape, shape)
+        _check_finite("attention_mask", attention_mask)
     if token_type_ids is not None:
         checks.check_same_shape("token_type_ids", token_type_ids.shape, shape)
         _id_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
@@ -84,6 +107,7 @@ def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_t
         _id_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings")
     if head_mask is not None:
         checks.check_head_mask(head_mask.shape, config)
+        _check_finite("head_mask", head_mask)
     return shape
 
 

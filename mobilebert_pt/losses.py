@@ -16,11 +16,7 @@ import torch.nn.functional as F
 from mobilebert_common import checks
 from mobilebert_common import labels as rules
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_pt.inputs import as_tensor
-
-
-def _is_integer(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+from mobilebert_pt.inputs import as_tensor, is_integer
 
 
 def _wide(logits: torch.Tensor) -> torch.Tensor:
@@ -35,7 +31,7 @@ def as_labels(name: str, labels, like: torch.Tensor) -> torch.Tensor:
 
 def check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True) -> torch.Tensor:
     """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype; returned as int64 for the kernel."""
-    rules.check_integer_labels(name, _is_integer(labels), str(labels.dtype))
+    rules.check_integer_labels(name, is_integer(labels), str(labels.dtype))
     valid = (labels >= 0) & (labels < num_classes)
     if allow_ignore:
         valid |= labels == IGNORE_INDEX
@@ -63,7 +59,7 @@ def sequence_classification_loss(logits: torch.Tensor, labels, problem_type) -> 
     """logits (B, num_labels). problem_type None: inferred from num_labels and the labels' dtype."""
     labels = as_labels("labels", labels, logits)
     num_labels = logits.shape[-1]
-    problem = checks.infer_problem_type(problem_type, num_labels, _is_integer(labels))
+    problem = checks.infer_problem_type(problem_type, num_labels, is_integer(labels))
     logits = _wide(logits)
     if problem == "regression":
         rules.check_regression_shape(tuple(labels.shape), tuple(logits.shape))
@@ -80,15 +76,20 @@ def sequence_classification_loss(logits: torch.Tensor, labels, problem_type) -> 
 def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions, end_positions) -> torch.Tensor:
     """Question answering: (start loss + end loss) / 2; logits (B, T), positions (B,) token indices.
 
-    Positions outside the (truncated) window are clamped to T and ignored, as BERT's SQuAD recipe does.
+    Each side is the mean cross-entropy over its positions in [0, T). A position >= T (the answer lies
+    past the truncated window) is ignored: it adds no loss and is not counted (0 when none is in the
+    window). A negative position is a ValueError: clamped to 0 it would train [CLS], "no answer".
     """
     batch, seq = start_logits.shape
     losses = []
     for name, logits, positions in (("start_positions", start_logits, start_positions),
                                     ("end_positions", end_logits, end_positions)):
         positions = as_labels(name, positions, logits)
-        rules.check_integer_positions(name, _is_integer(positions), str(positions.dtype))
+        rules.check_integer_positions(name, is_integer(positions), str(positions.dtype))
         rules.check_label_shape(name, tuple(positions.shape), (batch,))
-        positions = positions.reshape(-1).long().clamp(0, seq)
+        positions = positions.reshape(-1).long()
+        if positions.numel():
+            checks.check_positions(name, int(positions.min()))
+        positions = positions.clamp(max=seq)  # past the window -> T, the ignored index
         losses.append(cross_entropy(name, logits, positions, ignore_index=seq, check=False))
     return (losses[0] + losses[1]) / 2

@@ -26,10 +26,9 @@ from mobilebert_common.outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from mobilebert_common import labels as rules
 from mobilebert_tf.backbone import TFMobileBertMainLayer, check_finite
 from mobilebert_tf.inputs import FLAGS, Checks, flatten_choices, validate_inputs
-from mobilebert_tf.losses import check_class_labels, cross_entropy, sequence_classification_loss, span_loss
+from mobilebert_tf.losses import check_class_labels, check_positions, cross_entropy, sequence_classification_loss, span_loss
 from mobilebert_tf.modeling import ACT2FN, build_in_scope, dense, initializer
 from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel
 
@@ -371,9 +370,9 @@ class TFMobileBertForQuestionAnswering(TFMobileBertPreTrainedModel):
         return [(self.qa_outputs, [None, None, self.config.hidden_size])]
 
     def _check_labels(self, args, found):
-        for name in self.label_names:  # positions past the window are clamped and ignored: only the dtype matters
+        for name in self.label_names:  # integers >= 0; positions past the window are ignored by the loss
             if args.get(name) is not None:
-                rules.check_integer_positions(name, args[name].dtype.is_integer, args[name].dtype.name)
+                check_positions(name, args[name], found)
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None,

@@ -92,7 +92,8 @@ def unpack_inputs(input_ids, kwargs: dict, allowed: tuple) -> dict:
         clash = sorted(k for k in given if kwargs.get(k) is not None)
         if clash:
             raise ValueError(f"{clash} given both in the input dict and as arguments; give each once")
-        kwargs = {**kwargs, **{k: v for k, v in given.items() if v is not None}}
+        # input_ids stays a key (None with inputs_embeds): Keras requires a layer's first argument.
+        kwargs = {**kwargs, "input_ids": None, **{k: v for k, v in given.items() if v is not None}}
     else:
         kwargs = {**kwargs, "input_ids": input_ids}
     # Tensor-valued inputs may come as numpy arrays or lists; flags stay Python values.
@@ -180,8 +181,17 @@ def _same_shape(name: str, t: tf.Tensor, reference: tf.Tensor, found: Checks, of
 
 
 def _require_integer(name: str, t: tf.Tensor) -> None:
-    if not t.dtype.is_integer:
-        raise ValueError(f"{name} must hold integer ids (int32 or int64), got dtype {t.dtype.name}")
+    checks.check_integer_ids(name, t.dtype.is_integer, t.dtype.name)
+
+
+def _check_finite(name: str, t: tf.Tensor, found: Checks) -> None:
+    """A float input with NaN/inf would make every logit NaN: one reduction to say so (integers are always finite)."""
+    if not t.dtype.is_floating:
+        return
+    if tf.executing_eagerly():
+        checks.check_finite_input(name, bool(tf.reduce_all(tf.math.is_finite(t))))
+    else:
+        found.require(tf.reduce_all(tf.math.is_finite(t)), checks.non_finite_message(name))
 
 
 def check_ids(name: str, ids: tf.Tensor, limit: int, field: str, found: Checks) -> tf.Tensor:
@@ -269,6 +279,7 @@ def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Chec
             checks.check_embeds_width(inputs_embeds.shape[-1], config)
         if not inputs_embeds.dtype.is_floating:
             raise ValueError(f"inputs_embeds must be floating point, got dtype {inputs_embeds.dtype.name}")
+        _check_finite("inputs_embeds", inputs_embeds, found)
         out["inputs_embeds"] = inputs_embeds
         reference, name = inputs_embeds[:, :, 0], "inputs_embeds"
     _check_length(reference, config, name, found)
@@ -277,6 +288,7 @@ def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Chec
         out["input_ids"] = check_ids("input_ids", input_ids, config.vocab_size, "vocab_size", found)
     if inputs.get("attention_mask") is not None:
         _same_shape("attention_mask", inputs["attention_mask"], reference, found, of=of)
+        _check_finite("attention_mask", inputs["attention_mask"], found)
     if inputs.get("token_type_ids") is not None:
         _same_shape("token_type_ids", inputs["token_type_ids"], reference, found, of=of)
         out["token_type_ids"] = check_ids("token_type_ids", inputs["token_type_ids"], config.type_vocab_size,
@@ -286,6 +298,7 @@ def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Chec
         out["position_ids"] = check_ids("position_ids", inputs["position_ids"], config.max_position_embeddings,
                                         "max_position_embeddings", found)
     if inputs.get("head_mask") is not None:
+        _check_finite("head_mask", inputs["head_mask"], found)
         out["head_mask"] = _check_head_mask(inputs["head_mask"], config, found)
     return found.attach(out) if own else out
 

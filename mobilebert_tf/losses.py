@@ -115,20 +115,37 @@ def sequence_classification_loss(logits: tf.Tensor, labels: tf.Tensor, problem_t
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def check_positions(name: str, positions: tf.Tensor, found: Checks):
+    """Answer positions: integers >= 0 (those >= T are ignored by the loss). Returns (positions as int64, all >= 0?)."""
+    rules.check_integer_positions(name, positions.dtype.is_integer, positions.dtype.name)
+    positions = tf.cast(positions, tf.int64)
+    valid = tf.reduce_all(positions >= 0)
+    if tf.executing_eagerly():
+        if not bool(valid):
+            checks.check_positions(name, int(tf.reduce_min(positions)))
+    else:
+        found.require(valid, checks.negative_position_message(name) + "; got min", tf.reduce_min(positions))
+    return positions, valid
+
+
 def span_loss(start_logits: tf.Tensor, end_logits: tf.Tensor, start_positions: tf.Tensor,
               end_positions: tf.Tensor) -> tf.Tensor:
     """Question answering: (start loss + end loss) / 2; logits (B, T), positions (B,) token indices.
 
-    Positions outside the (truncated) window are clamped to T and ignored, as BERT's SQuAD recipe does.
+    Each side is the mean cross-entropy over its positions in [0, T). A position >= T (the answer lies
+    past the truncated window) is ignored: it adds no loss and is not counted (0 when none is in the
+    window). A negative position is a ValueError eagerly, an InvalidArgumentError in a graph and a NaN
+    loss inside XLA: clamped to 0 it would train [CLS], "no answer".
     """
     seq = tf.shape(start_logits)[1]
     losses = []
     for name, logits, positions in (("start_positions", start_logits, start_positions),
                                     ("end_positions", end_logits, end_positions)):
-        rules.check_integer_positions(name, positions.dtype.is_integer, positions.dtype.name)
         found = Checks()
+        positions, valid = check_positions(name, positions, found)
         _check_shape(name, positions, logits, found)  # (B,) or (B, 1)
         positions = found.attach({"p": positions})["p"]
-        positions = tf.clip_by_value(tf.reshape(tf.cast(positions, tf.int32), [-1]), 0, seq)
-        losses.append(cross_entropy(name, logits, positions, ignore_index=seq, check=False))
+        positions = tf.minimum(tf.reshape(positions, [-1]), tf.cast(seq, tf.int64))  # past the window -> T, ignored
+        loss = cross_entropy(name, logits, tf.cast(positions, tf.int32), ignore_index=seq, check=False)
+        losses.append(_nan_unless(valid, loss))
     return (losses[0] + losses[1]) / 2
