@@ -6,14 +6,19 @@
     python -m conversion tf-to-pt  ./mobilebert-tf ./mobilebert-pt --max-shard-size 50MB   # shards + index
     python -m conversion tf-to-pt  ./mobilebert-tf ./mobilebert-bin --format bin           # pytorch_model.bin
 
-Exit status 0 on success; 1 with a one-line reason on any failure (nothing half-written is left).
+Exit status 0 on success; 1 with a one-line reason on any failure; 128 + the signal's number
+when SIGINT, SIGTERM or SIGHUP stops it (130, 143, 129). Nothing half-written is left in any case.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import warnings
 from typing import Optional, Sequence
+
+from mobilebert_common.files import interruptible
 
 from .arrays import DTYPES
 from .checkpoint import DIRECTIONS, PT_FORMATS, convert_checkpoint
@@ -42,32 +47,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None):
+    print(f"mobilebert-convert: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.verify:
-            from .verify import check_available
+    # SIGTERM and SIGHUP unwind like Ctrl-C (the staged output is removed), and end the command here.
+    with interruptible(), warnings.catch_warnings():
+        warnings.showwarning = _warn_in_one_line
+        try:
+            if args.verify:
+                from .verify import check_available
 
-            check_available()  # before anything is written
-        hub = {"revision": args.revision} if args.revision else {}
-        summary = convert_checkpoint(args.direction, args.src, args.dst, dtype=args.dtype, force=args.force,
-                                     architecture=args.architecture, config_path=args.config,
-                                     progress=not args.quiet, hub_kwargs=hub, pt_format=args.pt_format,
-                                     max_shard_size=args.max_shard_size)
-        for line in summary.lines():
-            print(line)
-        if args.verify:
-            from .verify import verify_checkpoint
+                check_available()  # before anything is written
+            hub = {"revision": args.revision} if args.revision else {}
+            summary = convert_checkpoint(args.direction, args.src, args.dst, dtype=args.dtype, force=args.force,
+                                         architecture=args.architecture, config_path=args.config,
+                                         progress=not args.quiet, hub_kwargs=hub, pt_format=args.pt_format,
+                                         max_shard_size=args.max_shard_size)
+            for line in summary.lines():
+                print(line)
+            if args.verify:
+                from .verify import verify_checkpoint
 
-            err = verify_checkpoint(args.dst, to_tf=args.direction.endswith("-to-tf"))
-            print(f"verified: PyTorch and TF logits agree (relative difference {err:.2g})")
-    except KeyboardInterrupt:
-        print("mobilebert-convert: interrupted; nothing half-written was left", file=sys.stderr)
-        return 130
-    except Exception as err:  # one line, no traceback: the reason is in the message
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"mobilebert-convert: error: {reason}", file=sys.stderr)
-        return 1
+                err = verify_checkpoint(args.dst, to_tf=args.direction.endswith("-to-tf"))
+                print(f"verified: PyTorch and TF logits agree (relative difference {err:.2g})")
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM / SIGHUP as files.Interrupted
+            signum = getattr(err, "signum", signal.SIGINT)
+            print(f"mobilebert-convert: interrupted ({signal.Signals(signum).name}); nothing half-written was left",
+                  file=sys.stderr)
+            return 128 + signum
+        except Exception as err:  # one line, no traceback: the reason is in the message
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            print(f"mobilebert-convert: error: {reason}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -146,6 +146,24 @@ def _refuse_overwrite(dst: str, targets: List[str], kind: str, force: bool) -> L
     return stale
 
 
+def _refuse_overlap(src_dir: str, dst: str, kind: str) -> None:
+    """The source is never modified: refuse a dst that is the source directory or lies inside it, and one that
+    holds the source under a name the conversion replaces (--force would take it away)."""
+    if not os.path.isdir(src_dir):
+        return  # a hub repo id
+    source, out = os.path.realpath(src_dir), os.path.realpath(dst)  # through symbolic links, as the files are
+    if out == source:
+        raise ValueError(f"the destination {dst} is the source directory; the source is never modified: choose another")
+    common = os.path.commonpath([source, out])
+    if common == source:
+        raise ValueError(f"the destination {dst} lies inside the source directory {src_dir}; the source is never "
+                         "modified: choose a destination outside it")
+    top = os.path.relpath(source, out).split(os.sep)[0]
+    if common == out and (top in ("config.json", *TOKENIZER_FILES) or stale_weight_files([top], kind)):
+        raise ValueError(f"the source {src_dir} lies inside {os.path.join(dst, top)}, which the conversion would "
+                         "replace; choose another destination")
+
+
 def _write_weights(stage: str, names: List[str], out: Dict[str, np.ndarray], arch: str, shard_limit: Optional[int]) -> str:
     """Write the converted weights into the staging directory; the main file's name."""
     main = names[-1]
@@ -187,12 +205,11 @@ def convert_checkpoint(direction: str, src, dst, dtype: Optional[str] = None, fo
     src_dir = _source_dir(src)
     if os.path.isfile(dst):
         raise ValueError(f"the destination {dst} is a file; it must be a directory")
-    if os.path.isdir(src_dir) and os.path.isdir(dst) and os.path.samefile(src_dir, dst):
-        raise ValueError(f"the destination {dst} is the source directory; the source is never modified: choose another")
+    kind_out = "tf" if to_tf else "pt"
+    _refuse_overlap(src_dir, dst, kind_out)
     config = _load_config(src_dir, direction, config_path, hub)  # first: an absent source fails here, early
     tokenizer = {name: path for name in TOKENIZER_FILES
                  if (path := resolve_file(src_dir, name, required=False, **hub)) is not None}
-    kind_out = "tf" if to_tf else "pt"
     _refuse_overwrite(dst, [*_weight_names(to_tf, pt_format, None, shard_limit), "config.json", *tokenizer], kind_out, force)
 
     bar = _bar(progress, 4)

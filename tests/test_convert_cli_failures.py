@@ -1,6 +1,7 @@
 """`python -m conversion` when things go wrong: strict tensors, interruptions, overwrites. DST is always as before."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -136,3 +137,34 @@ def _umask() -> int:
     from mobilebert_common.files import current_umask
 
     return current_umask()
+
+
+def test_destination_may_not_be_or_lie_inside_the_source(tmp_path, pt_dir):
+    source = snapshot(pt_dir)
+    (tmp_path / "link").symlink_to(pt_dir)
+    refused = {  # DST: what the one-line error says
+        pt_dir / "tf": f"lies inside the source directory {pt_dir}",
+        tmp_path / "link" / "deeper" / "tf": "lies inside the source directory",  # through a symbolic link
+        tmp_path / "link": "is the source directory",
+    }
+    for dst, message in refused.items():
+        for src in (pt_dir, pt_dir / "model.safetensors"):  # a directory or a weights file in it
+            before = listing(tmp_path)
+            r = run("pt-to-tf", src, dst, "--quiet", "--force")
+            assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+            assert listing(tmp_path) == before and snapshot(pt_dir) == source  # nothing written anywhere
+
+
+def test_source_inside_the_destination_only_where_force_would_not_replace_it(tmp_path, pt_dir):
+    out = tmp_path / "out"
+    held = out / "vocab.txt" / "ckpt"  # a directory named like a file the conversion replaces
+    shutil.copytree(pt_dir, held)
+    before = snapshot(held)
+    r = run("pt-to-tf", held, out, "--quiet", "--force")
+    assert r.returncode == 1 and f"the source {held} lies inside {out / 'vocab.txt'}" in r.stderr, r.stderr
+    assert snapshot(held) == before and listing(out) == ["vocab.txt"]
+    shutil.move(out / "vocab.txt", out / "models")  # anywhere else in DST it is left alone
+    r = run("pt-to-tf", out / "models" / "ckpt", out, "--quiet", "--force")
+    assert r.returncode == 0, r.stderr
+    assert snapshot(out / "models" / "ckpt") == before
+    assert listing(out) == ["config.json", "models", "tf_model.h5", "tokenizer_config.json", "vocab.txt"]
