@@ -64,12 +64,13 @@ def _alive(pid: int) -> bool:
 
 def _undo_swap(stage: str, dst: str, new: Sequence[str], names: Sequence[str]) -> None:
     """Put dst back as it was, from what is on disk (not from bookkeeping an interruption could cut short):
-    a name still staged was never placed; a placed one is removed; whatever was set aside goes back."""
+    a name still staged was never placed; a placed one goes back into the stage; whatever was set aside
+    goes back into dst. Each step reverses one rename of the swap, so an undo cut short can be run again."""
     old = os.path.join(stage, _OLD)
     for name in names:
         target = os.path.join(dst, name)
         if name in new and not os.path.lexists(os.path.join(stage, name)) and os.path.lexists(target):
-            os.remove(target)
+            os.replace(target, os.path.join(stage, name))
         if os.path.lexists(os.path.join(old, name)):
             os.replace(os.path.join(old, name), target)
 

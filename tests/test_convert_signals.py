@@ -199,3 +199,60 @@ def test_staging_of_live_or_other_owners_is_kept(tmp_path):
         live.wait()
     assert sorted(os.listdir(tmp_path)) == sorted([n for what, n in names.items() if what != "dead"] + ["out"])
     assert os.listdir(tmp_path / "out") == ["a.txt"]
+
+
+ATOMIC_WRITE = r"""
+import os, signal, sys
+from mobilebert_common.files import atomic_path
+
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+if sys.argv[2] == "own-handler":  # an application's handler is left alone: the write completes
+    signal.signal(signal.SIGTERM, lambda signum, frame: print("handled"))
+with atomic_path(sys.argv[1]) as tmp:
+    with open(tmp, "w") as f:
+        f.write("half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        f.write(" and the rest")
+print("written")
+"""
+
+
+@pytest.mark.parametrize("handler", ["default", "own-handler"])
+def test_atomic_write_outside_the_cli(tmp_path, handler):
+    """In a user's program a SIGTERM during a write still ends the process by SIGTERM, without the temporary file;
+    a SIGTERM handler of the program's own is not replaced."""
+    r = subprocess.run([sys.executable, "-c", ATOMIC_WRITE, str(tmp_path / "a.txt"), handler], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    if handler == "default":
+        assert r.returncode == -signal.SIGTERM and r.stdout == "" and os.listdir(tmp_path) == []
+    else:
+        assert r.returncode == 0 and r.stdout == "handled\nwritten\n"
+        assert os.listdir(tmp_path) == ["a.txt"] and (tmp_path / "a.txt").read_text() == "half and the rest"
+
+
+def test_an_undo_cut_short_is_resumed(tmp_path, pt_dir, monkeypatch):
+    """The next run's undo of a killed swap, itself interrupted halfway, is finished by the run after it."""
+    import conversion.staging as staging
+
+    dst = tmp_path / "out"
+    assert run("pt-to-tf", pt_dir, dst, "--quiet").returncode == 0
+    old = files(dst)
+    r = convert_signalled("into-dst", 3, "SIGKILL", "pt-to-tf", pt_dir, dst, "--quiet", "--force", "--dtype", "float16")
+    assert r.returncode == -signal.SIGKILL and files(dst) != old
+    real_replace, calls = os.replace, []
+
+    def replace(a, b):
+        calls.append(b)
+        if len(calls) == 3:  # config.json is back, tf_model.h5 not yet
+            raise KeyboardInterrupt
+        return real_replace(a, b)
+
+    monkeypatch.setattr(staging.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        with staged_directory(dst):
+            pass
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="removed"), pytest.raises(RuntimeError):
+        with staged_directory(dst):
+            raise RuntimeError("stopped before writing")
+    assert files(dst) == old and leftovers(tmp_path) == []
