@@ -25,13 +25,23 @@ __all__ = [
     "MobileBertForTokenClassification",
     "MobileBertForQuestionAnswering",
     "pipeline",
+    "train",
+    "export_onnx",
 ]
 
 
 def __getattr__(name):
-    # pipelines.py pulls in the tokenizers; load it only when asked for.
+    # pipelines.py and finetune.py pull in the tokenizers; load them only when asked for.
+    if name == "train":
+        from mobilebert_pt.finetune import train
+
+        return train
     if name == "pipeline":
         from mobilebert_pt.pipelines import pipeline
 
         return pipeline
+    if name == "export_onnx":  # export.py pulls in the exporter's tools only when asked for
+        from mobilebert_pt.export import export_onnx
+
+        return export_onnx
     raise AttributeError(f"module 'mobilebert_pt' has no attribute {name!r}")

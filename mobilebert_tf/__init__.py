@@ -27,13 +27,23 @@ __all__ = [
     "TFMobileBertForQuestionAnswering",
     "weights_by_name",
     "pipeline",
+    "train",
+    "export_tflite",
 ]
 
 
 def __getattr__(name):
-    # pipelines.py pulls in the tokenizers; load it only when asked for.
+    # pipelines.py and finetune.py pull in the tokenizers; load them only when asked for.
+    if name == "train":
+        from mobilebert_tf.finetune import train
+
+        return train
     if name == "pipeline":
         from mobilebert_tf.pipelines import pipeline
 
         return pipeline
+    if name == "export_tflite":  # export.py pulls in the exporter's tools only when asked for
+        from mobilebert_tf.export import export_tflite
+
+        return export_tflite
     raise AttributeError(f"module 'mobilebert_tf' has no attribute {name!r}")
