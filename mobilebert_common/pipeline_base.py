@@ -5,11 +5,17 @@ into one or more ``Feature`` rows, pads rows into batches on the right, checks t
 model's tables, runs the task's head (``_forward``: the branch on the head is written once, here;
 each framework supplies the few calls it is made of), refuses non-finite outputs, and lets the task
 turn the numpy outputs into results.
+
+A pipeline may be called from several threads at once: tokenization and post-processing run side
+by side, the forward passes one at a time (a lock per pipeline). A forward pass sets the model's
+mode (PyTorch: eval() for the call, the caller's train/eval state restored after), which is
+shared state: two passes at once could restore train() under the other one and give it dropout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from itertools import islice
 from typing import Any, Dict, List
 
@@ -99,6 +105,7 @@ class PipelineBase:
         self.batch_size = positive_int("batch_size", batch_size)
         self.progress = bool(progress)
         self.params = self.task.sanitize(self, params, with_defaults=True)
+        self._forward_lock = threading.Lock()  # one forward pass at a time (module docstring)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.task.name!r}, framework={self.framework!r}, device={self.device!s})"
@@ -225,7 +232,8 @@ class PipelineBase:
             batch["mask_positions"] = positions.astype(np.int64)
             counts = np.bincount(positions[:, 0], minlength=len(rows))
         check_batch_ids(batch, self.config, self.tokenizer)
-        outputs = self._forward(batch)
+        with self._forward_lock:
+            outputs = self._forward(batch)
         for name, value in outputs.items():  # the one inf/NaN check, for both frameworks
             if not np.all(np.isfinite(value)):
                 raise non_finite_error(self.dtype_name, f"the model's {name}")

@@ -62,7 +62,9 @@ def encode_text(tokenizer, text: str, what: str = "input") -> Encoded:
     check_text(text, what)
     ids, offsets = None, None
     try:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        # verbose=False: the tokenizer would warn that a text longer than model_max_length "will result
+        # in indexing errors" (it does not know that truncate() cuts it next, with its own warning).
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids, offsets = _get(enc, "input_ids"), _get(enc, "offset_mapping")
     except (NotImplementedError, TypeError, ValueError):
         # A pure-Python tokenizer may not track offsets: fall back to pieces without them.

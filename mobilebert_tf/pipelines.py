@@ -191,6 +191,8 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
         if model_kwargs:
             raise ValueError("model_kwargs applies only when model is a directory or repo id")
         check_model_dtype(model, wanted)
+        with tf.device(dev):
+            model.build_with_dummies()  # a model never called yet has no variables for the pipeline to read
     else:
         raise ValueError(f"model must be a directory, a hub repo id or a Keras MobileBERT model, got {type(model).__name__}")
     tokenizer = load_tokenizer(tokenizer, source)
