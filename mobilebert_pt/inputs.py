@@ -1,5 +1,6 @@
 """Input checks of the PyTorch models, run before any kernel: a clear ValueError instead of an IndexError
-from inside an embedding, a reshape error inside attention, or a device-side assert on GPU.
+from inside an embedding, a reshape error inside attention, a device-side assert on GPU, or NaN logits
+from a NaN/inf in a float input.
 
 Inputs may be torch tensors or, for convenience, (nested) Python lists / numpy arrays of the same
 layout: ``model(input_ids=[[101, 2023, 102]])`` works as ``torch.tensor([[101, 2023, 102]])`` would,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -190,6 +191,23 @@ def test_negative_answer_positions_in_a_keras_graph():
     for fn in (loss, validate):
         with pytest.raises(tf.errors.InvalidArgumentError, match="end_positions must hold token indices >= 0"):
             fn({k: tf.constant(v) for k, v in x.items()})
+
+
+def test_negative_answer_positions_inside_xla_give_a_nan_loss():
+    """Inside XLA nothing can raise (inputs.py): a negative position makes the loss NaN, never a number."""
+    tf = pytest.importorskip("tensorflow")
+    m = model("tf", QA)
+
+    @tf.function(jit_compile=True)
+    def loss(batch):
+        return m(batch, training=False).loss
+
+    x = {k: tf.constant(v) for k, v in ids().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # XLA_CHECKS_SKIPPED, tested in test_tf_xla.py
+        good = loss({**x, "start_positions": tf.constant([1, 2]), "end_positions": tf.constant([3, 9])})
+        bad = loss({**x, "start_positions": tf.constant([1, 2]), "end_positions": tf.constant([3, -1])})
+    assert np.isfinite(good.numpy()) and np.isnan(bad.numpy())
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
