@@ -21,6 +21,7 @@ MODEL_TYPE = "mobilebert"
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "silu", "swish", "tanh")
 NORMALIZATION_TYPES = ("no_norm", "layer_norm")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+MAX_LABELS = 1_000_000  # num_labels alone names every class (LABEL_i): a bound keeps a bad file from exhausting memory
 
 _POSITIVE_INTS = (
     "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -147,6 +148,8 @@ class MobileBertConfig:
             self.num_labels = len(self.id2label)
         else:
             self.num_labels = 2 if self.num_labels is None else self.num_labels
+            if self.num_labels > MAX_LABELS:
+                raise ValueError(f"num_labels must be at most {MAX_LABELS} (one named class each), got {self.num_labels}")
             self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
         inverse = {label: i for i, label in self.id2label.items()}
         if self.label2id is None:
