@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from mobilebert_cli.interrupt import handled, raise_if_interrupted
 from mobilebert_common import MobileBertConfig
 from mobilebert_common.hub import HubUnavailableError
 
@@ -133,11 +134,13 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (FileNotFoundError, ValueError, OSError, ImportError) as err:
-        print(f"mobilebert demo: error: {err}", file=sys.stderr)
-        return 1
+    with handled("mobilebert demo"):  # Ctrl-C: the temporary directory is removed, then exit status 130
+        try:
+            return run(args)
+        except (FileNotFoundError, ValueError, OSError, ImportError) as err:
+            raise_if_interrupted()
+            print(f"mobilebert demo: error: {err}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

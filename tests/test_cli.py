@@ -188,8 +188,11 @@ def test_errors_and_warnings_name_the_stdin_line(dirs):
     out = cli("run", "--task", "fill-mask", "--model", dirs["mlm"], "--batch-size", "2", "--top-k", "1", stdin=stdin)
     assert out.returncode == 1
     assert "mobilebert run: error: stdin line 4: no [MASK] token in the input 'no mask here'" in out.stderr
-    # The lines before the failing one were answered (line 3 from the failing batch, rerun alone).
-    assert [json.loads(line)[0]["token_str"] for line in out.stdout.splitlines()] == ["paris", "paris"]
+    # The lines before the failing one were answered (lines 2-3 from the failing batch, rerun alone;
+    # the blank line 2 with the empty-line answer).
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(answers) == 3 and answers[1] == {"error": "empty input line"}
+    assert [answers[0][0]["token_str"], answers[2][0]["token_str"]] == ["paris", "paris"]
     long_line = "[MASK] " + " ".join(["hello world"] * 30)
     out = cli("run", "--task", "fill-mask", "--model", dirs["mlm"], stdin="hello [MASK]\n" + long_line + "\n")
     assert out.returncode == 0, out.stderr
