@@ -20,6 +20,7 @@ import torch
 
 from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
+from mobilebert_pt import backbone, heads
 from mobilebert_pt.pipeline_float16 import MIXED, Float16Matmuls, is_mixed
 from mobilebert_pt.pretrained import resolve_device, resolve_dtype
 
@@ -123,6 +124,13 @@ class PyTorchPipeline(PipelineBase):
         return value.float().cpu().numpy()  # float16/bfloat16 -> float32 for the numpy side
 
 
+def head_class(task: str):
+    """The class a task loads: MobileBertModel (backbone.py) or a head class (heads.py), by the
+    name in mobilebert_common.pipeline_tasks.HEAD_CLASSES (not through the package, which imports this module)."""
+    name = HEAD_CLASSES[task]
+    return getattr(heads, name, None) or getattr(backbone, name)
+
+
 def check_model_dtype(model, wanted) -> None:
     """A model object keeps its dtype: torch_dtype may only confirm it (or ask for float16-mixed,
     which leaves a float32 model's weights as they are)."""
@@ -177,10 +185,8 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
     dev = resolve_pipeline_device(device)
     source = None
     if isinstance(model, (str, os.PathLike)):
-        import mobilebert_pt
-
         source = os.fspath(model)
-        cls = getattr(mobilebert_pt, HEAD_CLASSES[name])
+        cls = head_class(name)
         load_dtype = torch.float32 if mixed else wanted
         model = cls.from_pretrained(source, torch_dtype=load_dtype, device_map=str(dev), **(model_kwargs or {}))
     elif isinstance(model, torch.nn.Module):

@@ -19,6 +19,7 @@ import tf_keras as keras
 
 from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
+from mobilebert_tf import backbone, heads
 
 # dtype name -> Keras mixed-precision policy (variables stay float32, computation in the named dtype).
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -133,6 +134,13 @@ class KerasPipeline(PipelineBase):
         return tf.cast(value, tf.float32).numpy()
 
 
+def head_class(task: str):
+    """The class a task loads: TFMobileBertModel (backbone.py) or a head class (heads.py), by the
+    name in mobilebert_common.pipeline_tasks.HEAD_CLASSES (not through the package, which imports this module)."""
+    name = "TF" + HEAD_CLASSES[task]
+    return getattr(heads, name, None) or getattr(backbone, name)
+
+
 def check_model_dtype(model, wanted) -> None:
     """A model object keeps its dtype (as in the PyTorch pipeline): dtype may only confirm it."""
     if wanted is None:
@@ -171,10 +179,8 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
     dev = resolve_tf_device(device)
     source = None
     if isinstance(model, (str, os.PathLike)):
-        import mobilebert_tf
-
         source = os.fspath(model)
-        cls = getattr(mobilebert_tf, "TF" + HEAD_CLASSES[name])
+        cls = head_class(name)
         model_kwargs = dict(model_kwargs or {})
         if not os.path.isfile(os.path.join(source, "tf_model.h5")) and os.path.isfile(os.path.join(source, "model.safetensors")):
             model_kwargs.setdefault("from_pt", True)  # a PyTorch-only directory: convert on load
