@@ -5,8 +5,8 @@
 
 Strict: every source tensor is used (except the ones weight_map.unused_by_design lists: they are
 skipped and, when `skipped` is a dict, reported there as {name: reason}), every target tensor is
-filled, shapes are checked against the config, and every weight must be floating point. Any violation raises ConversionError naming the
-tensors; nothing is returned half-done. The source dtype is kept; arrays are not copied unless a
+filled, shapes are checked against the config, every weight is floating point (as the model's are).
+Any violation raises ConversionError naming the tensors; nothing is returned half-done. The source dtype is kept; arrays are not copied unless a
 transpose requires it.
 """
 

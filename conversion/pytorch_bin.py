@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
+import pickletools
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -128,11 +130,19 @@ class _BinReader(pickle.Unpickler):
         self.data: Dict[str, np.ndarray] = {}  # storage key -> its flat array, read on first use
         order = archive.read(self.prefix + "byteorder").strip() if self.record("byteorder") else b"little"
         if order not in (b"little", b"big"):
-            raise _Refused(f"{path}: byteorder record says {order[:20]!r}; expected little or big")
+            raise self.refuse(f"its byteorder record says {order[:20]!r}; torch writes little or big")
         self.order = "<" if order == b"little" else ">"
-        with archive.open(pkl) as f:
-            super().__init__(f)
-            self.state = self.load()
+        data = archive.read(pkl)
+        self.check_memo(data)
+        super().__init__(io.BytesIO(data))
+        self.state = self.load()
+
+    def check_memo(self, data: bytes) -> None:
+        """The C unpickler grows its memo to the largest index a PUT names, so 5 bytes could ask for gigabytes.
+        Python's pickler numbers the memo 0, 1, 2...: an index past the count of opcodes before it is refused."""
+        for count, (op, arg, _) in enumerate(pickletools.genops(data)):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > count:
+                raise self.refuse(f"its pickle stores memo entry {arg} after only {count} opcodes; torch.save numbers them in order")
 
     def record(self, name: str):
         """The ZipInfo of the archive's record ``name`` (e.g. "data/0"), or None."""

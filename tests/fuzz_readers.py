@@ -45,6 +45,8 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
+from conversion.arrays import MAX_ELEMENTS, MAX_RANK
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("bin", "safetensors", "sharded", "h5", "config", "vocab")
 MEMORY_LIMIT = 4 << 30  # bytes of address space per worker: an allocation bomb is a MemoryError, not an OOM kill
@@ -172,17 +174,15 @@ class BinSpec:
     tensors: Dict[str, BinTensor]
     records: Dict[str, bytes]  # storage key -> raw little-endian bytes
     state: object = None  # the pickled object; None: {name: tensor} of ``tensors``
-    extra_records: Dict[str, bytes] = field(default_factory=dict)
+    byteorder: str = "little"  # of the records, as archive/byteorder says
 
     def write(self, path: Path, pkl: Optional[bytes] = None) -> None:
         state = self.state if self.state is not None else {n: t.pickled() for n, t in self.tensors.items()}
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("archive/data.pkl", pkl if pkl is not None else pickle_bytes(state))
-            z.writestr("archive/byteorder", "little")
+            z.writestr("archive/byteorder", self.byteorder)
             for key, raw in self.records.items():
                 z.writestr(f"archive/data/{key}", raw)
-            for name, raw in self.extra_records.items():
-                z.writestr(f"archive/{name}", raw)
             z.writestr("archive/version", "3\n")
 
 
@@ -215,7 +215,8 @@ def bin_expected(spec: BinSpec) -> Optional[Dict[str, tuple]]:
         ints = [t.offset, t.numel, *(t.size if isinstance(t.size, list) else [None]),
                 *(t.stride if isinstance(t.stride, list) else [None])]
         if (dtype is None or raw is None or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)
-                or len(t.size) != len(t.stride) or len(raw) != t.numel * dtype.itemsize or math.prod(t.size) > t.numel):
+                or len(t.size) != len(t.stride) or len(raw) != t.numel * dtype.itemsize or math.prod(t.size) > t.numel
+                or len(t.size) > MAX_RANK or math.prod(n for n in t.size if n) > MAX_ELEMENTS):  # the readers' limits
             return None
         storage = np.frombuffer(raw, dtype.newbyteorder("<"))
         values = []  # (itertools.product would first list each range: an empty view may have huge dimensions)
@@ -358,7 +359,7 @@ class Case(NamedTuple):
 def build_bin(d: Path, rng: random.Random) -> Case:
     path = d / "pytorch_model.bin"
     spec = bin_spec(tiny_arrays(rng))
-    how = rng.choice(["valid", "bytes", "pickle_bytes", "view", "view", "view", "structure"])
+    how = rng.choice(["valid", "bytes", "pickle_bytes", "view", "view", "view", "structure", "memo"])
     if how == "valid":
         spec.write(path)
         return Case("bin", how, [path], path, False, True, bin_expected(spec))
@@ -370,6 +371,9 @@ def build_bin(d: Path, rng: random.Random) -> Case:
         state = {n: t.pickled() for n, t in spec.tensors.items()}
         spec.write(path, pkl=mutate_bytes(pickle_bytes(state), rng))
         return Case("bin", how, [path], path, False, False, None)
+    if how == "memo":  # LONG_BINPUT of a huge index: the C unpickler would size its memo to it
+        spec.write(path, pkl=b"\x80\x02}r" + struct.pack("<I", rng.choice([2**31, 2**32 - 1, 10**9, 5])) + b".")
+        return Case("bin", how, [path], path, True, False, None)
     if how == "view":  # one field of one tensor's view or storage record set to a hostile value
         name = rng.choice(list(spec.tensors))
         t = spec.tensors[name]
@@ -867,9 +871,14 @@ def run_fuzz(iterations: int, seed: int, workers: int = 1, timeout: float = 20.0
             if index is None:
                 return
             directory = root / f"case{index}" / "files"
-            case = build_case(seed, index, directory)
-            result = worker.call(case.kind, case.target)
-            problem = judge(case, result)
+            try:
+                case = build_case(seed, index, directory)
+            except Exception as err:  # a bug of this harness: reported, and the run goes on
+                case = Case(KINDS[index % len(KINDS)], "building the case", [], directory, False, False, None)
+                result, problem = {"status": "harness"}, f"the harness failed: {type(err).__name__}: {err}"
+            else:
+                result = worker.call(case.kind, case.target)
+                problem = judge(case, result)
             with lock:
                 report.add(index, case, result, problem)
                 if progress and report.cases % 100 == 0:

@@ -84,6 +84,15 @@ def test_200mb_view_of_16_bytes_is_a_clear_error_not_a_crash(tmp_path):
     assert str(path) in result["message"] and "holds only 4" in result["message"]
 
 
+def test_pickle_memo_bomb_is_refused_before_unpickling(tmp_path):
+    # LONG_BINPUT 2**31 in a 9-byte pickle: the C unpickler would grow its memo to 2**31 entries (16 GiB)
+    path = tmp_path / "pytorch_model.bin"
+    fz.BinSpec({}, {}).write(path, pkl=b"\x80\x02}r" + fz.struct.pack("<I", 2**31) + b".")
+    result = fz.read_isolated("bin", path)
+    assert result["status"] == "error" and result["allowed"], result
+    assert str(path) in result["message"] and "memo entry 2147483648 after only 2 opcodes" in result["message"]
+
+
 @pytest.mark.parametrize("size, stride, offset, why", [
     ((4,), [2], 0, "reaches element 6 of storage '0', which holds 4 float32"),  # strided past the end
     ((2, 2), [2, 1], 1, "reaches element 4"),  # offset pushes the last element out
@@ -110,6 +119,17 @@ def test_views_inside_their_storage_load_as_torch_would(tmp_path):
     assert np.array_equal(read_pytorch_bin(one_view_bin(tmp_path / "b.bin", 6, (3, 2), [1, 3]))["w"], [[0, 3], [1, 4], [2, 5]])
     assert read_pytorch_bin(one_view_bin(tmp_path / "c.bin", 6, (), [], offset=5))["w"] == 5
     assert read_pytorch_bin(one_view_bin(tmp_path / "d.bin", 0, (0, 7)))["w"].shape == (0, 7)
+
+
+def test_byteorder_record_is_honoured(tmp_path):
+    raw = np.arange(6, dtype=">f4").tobytes()  # torch.save on a big-endian machine
+    tensors = {"w": fz.BinTensor("0", "FloatStorage", 6, 0, [2, 3], [3, 1])}
+    fz.BinSpec(tensors, {"0": raw}, byteorder="big").write(tmp_path / "big.bin")
+    got = read_pytorch_bin(tmp_path / "big.bin")["w"]
+    assert np.array_equal(got, np.arange(6).reshape(2, 3)) and got.dtype == np.float32 and got.dtype.isnative
+    fz.BinSpec(tensors, {"0": raw}, byteorder="middle").write(tmp_path / "odd.bin")
+    with pytest.raises(ValueError, match="odd.bin is not a valid .*byteorder record says b'middle'"):
+        read_pytorch_bin(tmp_path / "odd.bin")
 
 
 @pytest.mark.parametrize("what, why", [
@@ -185,6 +205,15 @@ def test_pt_to_tf_cli_refuses_the_crafted_bin_and_writes_nothing(tmp_path):
     r = run("pt-to-tf", src, tmp_path / "out", "--quiet")
     assert r.returncode == 1 and str(src / "pytorch_model.bin") in r.stderr and "holds only 4" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_pytorch_from_pretrained_refuses_the_crafted_bin(tmp_path):
+    pytest.importorskip("torch")
+    from mobilebert_pt import MobileBertForMaskedLM
+
+    src = crafted_source(tmp_path)
+    with pytest.raises(ValueError, match=r"pytorch_model.bin"):
+        MobileBertForMaskedLM.from_pretrained(src)
 
 
 def test_keras_from_pt_refuses_the_crafted_bin(tmp_path):
