@@ -18,7 +18,7 @@ import contextlib
 import importlib
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 import numpy as np
@@ -249,7 +249,7 @@ def probe_batch(plan: ExportPlan, tokenizer=None) -> Probe:
         inputs = {name: np.asarray(enc[name], dtype=np.int64) for name in INPUT_NAMES}
         where = "the checkpoint's tokenizer"
     else:
-        inputs = _random_rows(config, len(firsts), plan.seq_len or 16, pairs)
+        inputs = _random_rows(config, len(firsts), plan.seq_len or min(16, config.max_position_embeddings), pairs)
         where = "random ids (the checkpoint has no vocabulary)"
     real = inputs["attention_mask"].astype(bool)
     positions = real
@@ -404,7 +404,6 @@ class ExportResult:
     plan: ExportPlan
     parity: List[OutputParity]
     size_bytes: int
-    notes: List[str] = field(default_factory=list)
 
 
 def run_export(plan: ExportPlan, backend: ExportBackend, log: Callable[[str], None] = print,
