@@ -14,8 +14,8 @@ HDF5 links to other files, virtual and external datasets, an index pointing outs
 The reader runs in a worker subprocess (restarted after a crash) under a timeout and a memory limit,
 so a crash (a signal), a hang or an allocation bomb is reported with the command that reruns the case.
 
-Pass: the reader returns well-formed data (numeric numpy arrays whose every byte is read; a config; a
-vocabulary of ids 0..n-1), equal to the data the file describes where the case knows it, or it
+Pass: the reader returns well-formed data (numeric numpy arrays whose every byte is read; a valid config;
+a vocabulary on which both tokenizers agree), equal to the data the file describes where the case knows it, or it
 raises ValueError / OSError (FileNotFoundError, ...) whose message names a file of the case. Cases
 crafted hostile must end in such an error.
 """
@@ -753,7 +753,9 @@ class Worker:
     def start(self) -> None:
         self.log.seek(0)
         self.log.truncate()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_readers", "--worker"], cwd=ROOT,
+        # One thread each: thread pools reserve address space per core, which the memory limit counts.
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_readers", "--worker"], cwd=ROOT, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
         self.starts += 1
         ready = self._line(120)
