@@ -1,7 +1,7 @@
 """MobileBERT in PyTorch: the backbone, the eight task models, from_pretrained / save_pretrained."""
 
 from mobilebert_common.config import MobileBertConfig
-from mobilebert_pt.heads import (
+from mobilebert_pt.modeling import (
     MobileBertForMaskedLM,
     MobileBertForMultipleChoice,
     MobileBertForNextSentencePrediction,
@@ -9,9 +9,9 @@ from mobilebert_pt.heads import (
     MobileBertForQuestionAnswering,
     MobileBertForSequenceClassification,
     MobileBertForTokenClassification,
+    MobileBertModel,
+    MobileBertPreTrainedModel,
 )
-from mobilebert_pt.backbone import MobileBertModel
-from mobilebert_pt.pretrained import MobileBertPreTrainedModel
 
 __all__ = [
     "MobileBertConfig",

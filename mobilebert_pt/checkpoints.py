@@ -1,10 +1,12 @@
-"""Reading checkpoint files (safetensors, sharded safetensors, pytorch_model.bin, tf_model.h5) for PyTorch.
+"""Checkpoint files for PyTorch: reading safetensors, sharded safetensors, pytorch_model.bin and tf_model.h5;
+writing safetensors (one file or shards + index) and pytorch_model.bin.
 
 ``open_checkpoint`` finds the weights of a directory or hub repo (mobilebert_common.weight_files, the
 one locator both frameworks and the converter share) and returns a ``Checkpoint``: the
 names, shapes and dtypes up front (safetensors: from the header, nothing loaded yet) and the tensors
 one at a time, so ``from_pretrained`` holds each weight once. Corrupt or truncated files are a
-ValueError naming the file, never a raw safetensors/pickle traceback.
+ValueError naming the file, never a raw safetensors/pickle traceback. A failed write leaves no
+half-written file: every file goes to a temporary name first (files.atomic_path).
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from mobilebert_common.files import atomic_path, atomic_write_text
 from mobilebert_common.hub import resolve_file
 from mobilebert_common.weight_files import (  # noqa: F401  (the names are part of this module's API)
-    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, corrupt_file_error, locate_weights, read_index,
-    weights_format,
+    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, corrupt_file_error, index_json, locate_weights,
+    parse_size, plan_shards, read_index, shard_name, stale_weight_files, weights_format,
 )
 
 _SAFETENSORS_DTYPES = {
@@ -147,3 +150,43 @@ def open_weights_file(path: str, *, device: torch.device, config, architecture: 
     """A weights file given directly, by its name (.safetensors, .safetensors.index.json, .bin/.pt/.pth, .h5)."""
     kind = "tf" if weights_format(path) == "h5" else "pt"
     return _open(locate_weights(path, kind), device, config, architecture)
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+
+def remove_stale_weights(directory: str) -> None:
+    """Weights of an earlier save would shadow or contradict the new ones (model.safetensors is read first)."""
+    for name in stale_weight_files(os.listdir(directory), "pt"):
+        os.remove(os.path.join(directory, name))
+
+
+def write_safetensors(path: str, tensors: Dict[str, torch.Tensor]) -> List[str]:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.cpu() for k, v in tensors.items()}, tmp, metadata={"format": "pt"})
+    return [path]
+
+
+def write_shards(directory: str, state: Dict[str, torch.Tensor], max_shard_size: Union[int, str]) -> List[str]:
+    """model-0000i-of-0000n.safetensors of at most max_shard_size bytes each (a larger tensor gets its own) + index."""
+    nbytes = {key: tensor.numel() * tensor.element_size() for key, tensor in state.items()}
+    shards = plan_shards(nbytes.items(), parse_size(max_shard_size))
+    if len(shards) == 1:  # as the hub does: a checkpoint that fits in one shard is model.safetensors
+        return write_safetensors(os.path.join(directory, SAFE_WEIGHTS_NAME), state)
+    weight_map, written = {}, []
+    for i, keys in enumerate(shards, start=1):
+        name = shard_name(i, len(shards))
+        written += write_safetensors(os.path.join(directory, name), {key: state[key] for key in keys})
+        weight_map.update(dict.fromkeys(keys, name))
+    index = os.path.join(directory, SAFE_INDEX_NAME)
+    atomic_write_text(index, index_json(weight_map, sum(nbytes.values())))
+    return written + [index]
+
+
+def write_pickle(path: str, tensors: Dict[str, torch.Tensor]) -> List[str]:
+    """pytorch_model.bin (safe_serialization=False): a torch pickle of the tensors only."""
+    with atomic_path(path) as tmp:
+        torch.save({k: v.cpu() for k, v in tensors.items()}, tmp)
+    return [path]

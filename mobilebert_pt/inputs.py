@@ -1,6 +1,6 @@
 """Input checks of the PyTorch models, run before any kernel: a clear ValueError instead of an IndexError
 from inside an embedding, a reshape error inside attention, a device-side assert on GPU, or NaN logits
-from a NaN/inf in a float input.
+from a NaN/inf in a float input; and the one output check (check_finite: float16 overflow).
 
 Inputs may be torch tensors or, for convenience, (nested) Python lists / numpy arrays of the same
 layout: ``model(input_ids=[[101, 2023, 102]])`` works as ``torch.tensor([[101, 2023, 102]])`` would,
@@ -74,11 +74,21 @@ def _check_finite(name: str, t: Optional[torch.Tensor]) -> None:
         checks.check_finite_input(name, bool(torch.isfinite(t).all()))
 
 
-def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds):
-    """Raise ValueError for inputs that would index past a table, misalign or carry NaN/inf; returns (B, T).
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask", "inputs_embeds")
 
+
+def validate_inputs(config: MobileBertConfig, inputs: dict) -> Dict[str, Optional[torch.Tensor]]:
+    """Raise ValueError for inputs that would index past a table, misalign or carry NaN/inf.
+
+    ``inputs``: tensors by the names of INPUT_NAMES (absent or None: not given). Returns the checked
+    inputs, {name: tensor or None} for every name of INPUT_NAMES, as the Keras validate_inputs does.
     position_ids may be (B, T), or (1, T) / (T,) shared by every row.
     """
+    unknown = sorted(set(inputs) - set(INPUT_NAMES))
+    if unknown:
+        raise ValueError(f"validate_inputs got unknown input(s) {unknown}; allowed: {', '.join(INPUT_NAMES)}")
+    x = {name: inputs.get(name) for name in INPUT_NAMES}
+    input_ids, inputs_embeds = x["input_ids"], x["inputs_embeds"]
     checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
     if input_ids is not None:
         checks.check_rank("input_ids", input_ids.shape, 2, "(batch, seq)")
@@ -93,12 +103,13 @@ def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_t
     checks.check_sequence_length(shape[1], config)
     if input_ids is not None:
         _id_range("input_ids", input_ids, config.vocab_size, "vocab_size")
-    if attention_mask is not None:
-        checks.check_same_shape("attention_mask", attention_mask.shape, shape)
-        _check_finite("attention_mask", attention_mask)
-    if token_type_ids is not None:
-        checks.check_same_shape("token_type_ids", token_type_ids.shape, shape)
-        _id_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
+    if x["attention_mask"] is not None:
+        checks.check_same_shape("attention_mask", x["attention_mask"].shape, shape)
+        _check_finite("attention_mask", x["attention_mask"])
+    if x["token_type_ids"] is not None:
+        checks.check_same_shape("token_type_ids", x["token_type_ids"].shape, shape)
+        _id_range("token_type_ids", x["token_type_ids"], config.type_vocab_size, "type_vocab_size")
+    position_ids = x["position_ids"]
     if position_ids is not None:
         if tuple(position_ids.shape) not in (shape, (1, shape[1]), (shape[1],)):
             raise ValueError(
@@ -106,10 +117,38 @@ def validate_inputs(config: MobileBertConfig, input_ids, attention_mask, token_t
                 f"or {(1, shape[1])} / {(shape[1],)} shared by every row"
             )
         _id_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings")
-    if head_mask is not None:
-        checks.check_head_mask(head_mask.shape, config)
-        _check_finite("head_mask", head_mask)
-    return shape
+    if x["head_mask"] is not None:
+        checks.check_head_mask(x["head_mask"].shape, config)
+        _check_finite("head_mask", x["head_mask"])
+    return x
+
+
+def check_mask_positions(mask_positions, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The masked-LM head's positions: integer (B, P), each in [0, T) for hidden states (B, T, H).
+
+    Checked before the gather (on a GPU an index past T is a device-side assert, which a process cannot
+    recover from). Returned as int64 on the hidden states' device; a list or numpy array is converted.
+    """
+    positions = as_tensor("mask_positions", mask_positions, hidden_states.device)
+    checks.check_integer_ids("mask_positions", is_integer(positions), str(positions.dtype).replace("torch.", ""))
+    checks.check_rank("mask_positions", positions.shape, 2, "(batch, num_positions)")
+    batch, seq = hidden_states.shape[:2]
+    if positions.shape[0] != batch:
+        raise ValueError(f"mask_positions has shape {tuple(positions.shape)} (batch, num_positions) but the input's "
+                         f"batch is {batch}; pass one row of positions per sequence")
+    if positions.numel():
+        low, high = (int(v) for v in torch.aminmax(positions))
+        if low < 0 or high >= seq:
+            raise ValueError(f"mask_positions must hold token positions in [0, {seq}) (the input's sequence length); "
+                             f"got {low if low < 0 else high}")
+    return positions.to(hidden_states.device, torch.long)
+
+
+def check_finite(tensor: torch.Tensor) -> None:
+    """The output check: float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8,
+    so a float16 run can overflow; never return inf/NaN silently."""
+    if tensor.dtype == torch.float16 and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(checks.FLOAT16_OVERFLOW)
 
 
 def flatten_choices(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):

@@ -1,11 +1,13 @@
-"""MobileBERT's building blocks in PyTorch: norms, embeddings, attention, bottlenecks, FFNs, layer, encoder, pooler.
-
-The backbone that assembles them (MobileBertModel) is in backbone.py, the input checks in inputs.py.
+"""MobileBERT in PyTorch, top to bottom: norms, embeddings, attention, bottlenecks, FFNs, layer, encoder,
+pooler, the backbone (MobileBertModel), the head modules and the task models.
 
 Attribute names are the components of the hub checkpoint's keys (``encoder.layer.0.ffn.1.output.
 LayerNorm.weight``), so ``state_dict()`` keys are the file's keys. Shapes in comments use
 B = batch, T = sequence, H = hidden_size, E = embedding_size, I = true_hidden_size (the width inside
-a layer: intra_bottleneck_size with a bottleneck, else H), N = heads, D = head_dim.
+a layer: intra_bottleneck_size with a bottleneck, else H), N = heads, D = head_dim, V = vocab_size,
+P = masked positions per row. Widths that follow from several config fields are the config's
+properties (mobilebert_common/config.py), never recomputed here. Input checks: inputs.py; losses:
+losses.py; loading and saving: pretrained.py (generic) and checkpoints.py.
 
 Paper: MobileBERT: a Compact Task-Agnostic BERT for Resource-Limited Devices (Sun et al., 2020).
 """
@@ -13,8 +15,10 @@ Paper: MobileBERT: a Compact Task-Agnostic BERT for Resource-Limited Devices (Su
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from functools import partial
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +26,21 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mobilebert_common.config import MobileBertConfig
+from mobilebert_common.outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    MobileBertForPreTrainingOutput,
+    MultipleChoiceModelOutput,
+    NextSentencePredictorOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from mobilebert_pt.inputs import check_finite, check_mask_positions, flatten_choices, tensors, validate_inputs
+from mobilebert_pt.losses import cross_entropy, sequence_classification_loss, span_loss
+from mobilebert_pt.pretrained import PreTrainedModel, truncated_normal_
+
+# ---------------------------------------------------------------------------------------- activations and norms
 
 
 def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +79,9 @@ def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
     return nn.LayerNorm(size, eps=config.layer_norm_eps)
 
 
+# ---------------------------------------------------------------------------------------- embeddings
+
+
 class MobileBertEmbeddings(nn.Module):
     def __init__(self, config: MobileBertConfig):
         super().__init__()
@@ -67,11 +89,9 @@ class MobileBertEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        # Built always, as the hub's checkpoints hold it; used only when trigram_input or E != H
-        # (with E == H and no trigram the words go in as they are).
-        self.transforms_input = config.trigram_input or config.embedding_size != config.hidden_size
-        width = config.embedding_size * (3 if config.trigram_input else 1)
-        self.embedding_transformation = nn.Linear(width, config.hidden_size)
+        # Built always, as the hub's checkpoints hold it; run only when config.transforms_input.
+        self.transforms_input = config.transforms_input
+        self.embedding_transformation = nn.Linear(config.embedding_input_size, config.hidden_size)
         self.LayerNorm = make_norm(config, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -96,21 +116,18 @@ class MobileBertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
+# ---------------------------------------------------------------------------------------- attention
+
+
 class MobileBertSelfAttention(nn.Module):
     def __init__(self, config: MobileBertConfig):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
         inner = config.true_hidden_size
-        # Query/key read the bottlenecked input (width I) except with a bottleneck but neither a shared
-        # q/k bottleneck nor bottleneck attention: then they read the layer's input h (width H). The
-        # reference implementation sizes them I there and crashes; we size them to what they read.
-        reads_inner = config.use_bottleneck_attention or config.key_query_shared_bottleneck or not config.use_bottleneck
-        qk_width = inner if reads_inner else config.hidden_size
-        value_width = inner if config.use_bottleneck_attention else config.hidden_size
-        self.query = nn.Linear(qk_width, inner)
-        self.key = nn.Linear(qk_width, inner)
-        self.value = nn.Linear(value_width, inner)
+        self.query = nn.Linear(config.query_key_input_size, inner)
+        self.key = nn.Linear(config.query_key_input_size, inner)
+        self.value = nn.Linear(config.value_input_size, inner)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def forward(self, query_tensor, key_tensor, value_tensor, attention_mask=None, head_mask=None, output_attentions=False):
@@ -165,14 +182,41 @@ class MobileBertAttention(nn.Module):
         return self.output(context, layer_input), probs  # residual around attention is the bottlenecked input
 
 
-class MobileBertIntermediate(nn.Module):
+# ---------------------------------------------------------------------------------------- bottleneck
+
+
+class BottleneckLayer(nn.Module):
+    """Dense H -> intra_bottleneck_size then norm: the way into the bottleneck."""
+
     def __init__(self, config: MobileBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.true_hidden_size, config.intermediate_size)
-        self.act = ACT2FN[config.hidden_act]
+        self.dense = nn.Linear(config.hidden_size, config.intra_bottleneck_size)
+        self.LayerNorm = make_norm(config, config.intra_bottleneck_size)
 
     def forward(self, x):
-        return self.act(self.dense(x))  # (B, T, intermediate)
+        return self.LayerNorm(self.dense(x))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.use_bottleneck_attention = config.use_bottleneck_attention
+        self.uses_shared_bottleneck = config.uses_shared_bottleneck
+        self.input = BottleneckLayer(config)
+        if config.key_query_shared_bottleneck:
+            # Built whenever key_query_shared_bottleneck, as the hub's checkpoints hold it; it runs only
+            # when config.uses_shared_bottleneck (bottleneck attention feeds query/key from self.input).
+            self.attention = BottleneckLayer(config)
+
+    def forward(self, h) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(query input, key input, value input, layer input) for the attention block."""
+        b = self.input(h)  # (B, T, I)
+        if self.use_bottleneck_attention:
+            return b, b, b, b
+        if self.uses_shared_bottleneck:
+            s = self.attention(h)  # (B, T, I): one extra bottleneck shared by query and key
+            return s, s, h, b
+        return h, h, h, b
 
 
 class OutputBottleneck(nn.Module):
@@ -186,6 +230,41 @@ class OutputBottleneck(nn.Module):
 
     def forward(self, hidden_states, residual):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)  # (B, T, H)
+
+
+# ---------------------------------------------------------------------------------------- feed-forward networks
+
+
+class MobileBertIntermediate(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.true_hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, x):
+        return self.act(self.dense(x))  # (B, T, intermediate)
+
+
+class FFNOutput(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.true_hidden_size)
+        self.LayerNorm = make_norm(config, config.true_hidden_size)
+
+    def forward(self, hidden_states, residual):
+        return self.LayerNorm(self.dense(hidden_states) + residual)
+
+
+class FFNLayer(nn.Module):
+    """One of the stacked feed-forward networks (all but the last, which is intermediate + output)."""
+
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.intermediate = MobileBertIntermediate(config)
+        self.output = FFNOutput(config)
+
+    def forward(self, x):
+        return self.output(self.intermediate(x), x)
 
 
 class MobileBertOutput(nn.Module):
@@ -209,60 +288,7 @@ class MobileBertOutput(nn.Module):
         return self.bottleneck(x, layer_input_hidden)  # (B, T, H)
 
 
-class BottleneckLayer(nn.Module):
-    """Dense H -> intra_bottleneck_size then norm: the way into the bottleneck."""
-
-    def __init__(self, config: MobileBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intra_bottleneck_size)
-        self.LayerNorm = make_norm(config, config.intra_bottleneck_size)
-
-    def forward(self, x):
-        return self.LayerNorm(self.dense(x))
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, config: MobileBertConfig):
-        super().__init__()
-        self.use_bottleneck_attention = config.use_bottleneck_attention
-        self.key_query_shared_bottleneck = config.key_query_shared_bottleneck
-        self.input = BottleneckLayer(config)
-        if config.key_query_shared_bottleneck:
-            # Unused when use_bottleneck_attention (query/key then read self.input), but the hub's
-            # checkpoints hold it whenever key_query_shared_bottleneck: built for compatibility.
-            self.attention = BottleneckLayer(config)
-
-    def forward(self, h) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(query input, key input, value input, layer input) for the attention block."""
-        b = self.input(h)  # (B, T, I)
-        if self.use_bottleneck_attention:
-            return b, b, b, b
-        if self.key_query_shared_bottleneck:
-            s = self.attention(h)  # (B, T, I): one extra bottleneck shared by query and key
-            return s, s, h, b
-        return h, h, h, b
-
-
-class FFNOutput(nn.Module):
-    def __init__(self, config: MobileBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.true_hidden_size)
-        self.LayerNorm = make_norm(config, config.true_hidden_size)
-
-    def forward(self, hidden_states, residual):
-        return self.LayerNorm(self.dense(hidden_states) + residual)
-
-
-class FFNLayer(nn.Module):
-    """One of the stacked feed-forward networks (all but the last, which is intermediate + output)."""
-
-    def __init__(self, config: MobileBertConfig):
-        super().__init__()
-        self.intermediate = MobileBertIntermediate(config)
-        self.output = FFNOutput(config)
-
-    def forward(self, x):
-        return self.output(self.intermediate(x), x)
+# ---------------------------------------------------------------------------------------- layer and encoder
 
 
 class MobileBertLayer(nn.Module):
@@ -325,14 +351,421 @@ class MobileBertPooler(nn.Module):
         return torch.tanh(self.dense(first)) if self.do_activate else first
 
 
-# Names that moved to backbone.py / inputs.py, still importable from here (``from mobilebert_pt.modeling
-# import MobileBertModel``). Resolved on first use: backbone.py imports this module.
-_MOVED = {"MobileBertModel": "backbone", "check_finite": "backbone", "validate_inputs": "inputs"}
+# ---------------------------------------------------------------------------------------- the backbone
 
 
-def __getattr__(name):
-    if name in _MOVED:
-        import importlib
+class MobileBertPreTrainedModel(PreTrainedModel):
+    """The base of every MobileBERT class: what the generic PreTrainedModel needs to know of MobileBERT
+    (names, keys, init), the decoder tie and the vocabulary-size rules."""
 
-        return getattr(importlib.import_module(f"mobilebert_pt.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'mobilebert_pt.modeling' has no attribute {name!r}")
+    config_class = MobileBertConfig
+    base_model_prefix = "mobilebert"
+    supports_gradient_checkpointing = True
+    tied_keys = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
+    # Keys that old pytorch_model.bin files carry and that hold no weights of ours.
+    ignored_checkpoint_keys = re.compile(r"(^|\.)(embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias))$")
+    # The pooler is not among backbone_keys: a masked-LM checkpoint has none, and a classifier loaded
+    # from it gets a new pooler rather than an error.
+    backbone_keys = ("embeddings.", "encoder.")
+    base_model_keys = ("embeddings.", "encoder.", "pooler.")
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Truncated normal(0, initializer_range) at +-2 std for weights, zero biases, norms at identity,
+        as the paper's TF code initialises. The masked-LM output bias (a parameter of the head) starts at 0."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            truncated_normal_(module.weight, std)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.Embedding):
+            truncated_normal_(module.weight, std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, (nn.LayerNorm, NoNorm)):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+        elif isinstance(module, MobileBertLMPredictionHead):
+            module.bias.zero_()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.embeddings.word_embeddings
+
+    def get_output_embeddings(self) -> Optional[nn.Linear]:
+        return None  # the masked-LM task models return their decoder
+
+    def tie_weights(self) -> None:
+        """The masked-LM decoder shares the word-embedding table (one Parameter, saved once)."""
+        decoder = self.get_output_embeddings()
+        if decoder is not None:
+            embeddings = self.get_input_embeddings()
+            decoder.weight = embeddings.weight
+            decoder.out_features = embeddings.num_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        """Replace the word-embedding table (the masked-LM decoder is re-tied to it).
+
+        A model with a masked-LM head takes only a table of the current vocabulary size: its output
+        bias and dense rows (one per token) would otherwise no longer line up with the table, and
+        making them up silently is not what a user asks for here; resize_token_embeddings(n) does
+        that consistently (old rows kept, new rows initialised). Other models take any size >
+        pad_token_id, and config.vocab_size follows.
+        """
+        if not isinstance(value, nn.Embedding) or value.embedding_dim != self.config.embedding_size:
+            raise ValueError(f"input embeddings must be an nn.Embedding of width {self.config.embedding_size} (config.embedding_size)")
+        size = value.num_embeddings
+        if size != self.config.vocab_size and self.get_output_embeddings() is not None:
+            raise ValueError(
+                f"{type(self).__name__} has a masked-LM head over {self.config.vocab_size} tokens (config.vocab_size); "
+                f"a table of {size} rows would not match it. Call model.resize_token_embeddings({size}) to change "
+                "the vocabulary size (head resized with it), then set_input_embeddings with a table of that size"
+            )
+        if size <= self.config.pad_token_id:
+            raise ValueError(f"input embeddings of {size} rows would drop the padding id {self.config.pad_token_id}")
+        self.base_model.embeddings.word_embeddings = value
+        self.config.vocab_size = value.num_embeddings
+        self.tie_weights()
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None) -> nn.Embedding:
+        """Grow or shrink the vocabulary: old rows kept, new rows initialised; the masked-LM head follows."""
+        old = self.get_input_embeddings()
+        if new_num_tokens is None:
+            return old
+        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
+        if new_num_tokens <= self.config.pad_token_id:
+            raise ValueError(f"new_num_tokens={new_num_tokens} would drop the padding id {self.config.pad_token_id}")
+        keep = min(old.num_embeddings, new_num_tokens)
+        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
+                           device=old.weight.device, dtype=old.weight.dtype)
+        self._init_weights(new)
+        with torch.no_grad():
+            new.weight[:keep] = old.weight[:keep]
+        new.train(old.training)
+        self.base_model.embeddings.word_embeddings = new
+        if self.get_output_embeddings() is not None:
+            head = self.cls.predictions
+            dense = weight_only_linear(new_num_tokens, head.dense.out_features,
+                                       device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
+            self._init_weights(dense)
+            bias = torch.zeros(new_num_tokens, device=head.bias.device, dtype=head.bias.dtype)
+            with torch.no_grad():
+                dense.weight[:, :keep] = head.dense.weight[:, :keep]
+                bias[:keep] = head.bias[:keep]
+            head.dense = dense
+            head.bias = nn.Parameter(bias)
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return new
+
+
+def _finish(out, return_dict):
+    return out if return_dict is None or return_dict else out.to_tuple()
+
+
+class MobileBertModel(MobileBertPreTrainedModel):
+    """The backbone: embeddings -> encoder -> (optional) pooler. Saved without the "mobilebert." prefix."""
+
+    def __init__(self, config: MobileBertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = MobileBertEmbeddings(config)
+        self.encoder = MobileBertEncoder(config)
+        self.pooler = MobileBertPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        token_type_ids: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        head_mask: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        output_attentions: Optional[bool] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+    ):
+        config = self.config
+        dtype, device = self.dtype, self.device
+        # Lists / numpy arrays become tensors on the model's device; tensors pass as they are. Then the checks.
+        x = validate_inputs(config, tensors(
+            device, dtype, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds))
+        attention_mask, head_mask = x["attention_mask"], x["head_mask"]
+        if attention_mask is None:
+            shape = (x["input_ids"] if x["input_ids"] is not None else x["inputs_embeds"]).shape[:2]  # (B, T)
+            attention_mask = torch.ones(shape, device=device)
+        # 1 = attend, 0 = padding -> additive (B, 1, 1, T): 0 or the dtype's most negative value.
+        additive_mask = (1.0 - attention_mask.to(device=device, dtype=dtype))[:, None, None, :] * torch.finfo(dtype).min
+        if head_mask is not None:
+            head_mask = head_mask.to(device=device, dtype=dtype)
+            if head_mask.dim() == 1:
+                head_mask = head_mask.expand(config.num_hidden_layers, -1)
+            head_mask = head_mask[:, None, :, None, None]  # (L, 1, N, 1, 1): per layer, broadcast over B, T, T
+        try:
+            embeddings = self.embeddings(x["input_ids"], x["token_type_ids"], x["position_ids"], x["inputs_embeds"])
+            last, hidden_states, attentions = self.encoder(
+                embeddings, additive_mask, head_mask, bool(output_attentions), bool(output_hidden_states)
+            )
+        except (RuntimeError, NotImplementedError) as err:
+            if device.type == "cpu" and dtype in (torch.float16, torch.bfloat16) and "not implemented for" in str(err):
+                raise ValueError(
+                    f"this torch build cannot run MobileBERT in {dtype} on the CPU ({err}). "
+                    "Load with torch_dtype=torch.float32 on the CPU, or use a GPU for float16/bfloat16."
+                ) from err
+            raise
+        check_finite(last)
+        pooled = self.pooler(last) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(
+            last_hidden_state=last, pooler_output=pooled, hidden_states=hidden_states, attentions=attentions
+        )
+        return _finish(out, return_dict)
+
+
+# ---------------------------------------------------------------------------------------- heads
+
+
+class MobileBertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        # Always a real LayerNorm, whatever normalization_type (as in the released checkpoints).
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x):
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+def weight_only_linear(in_features: int, out_features: int, device=None, dtype=None) -> nn.Linear:
+    """nn.Linear(in, out, bias=False) held for its weight only (never called), possibly empty.
+
+    Empty (0 rows) when embedding_size == hidden_size, or for the decoder until it is tied; torch's default
+    init would warn "Initializing zero-element tensors is a no-op" at every model construction, which says
+    nothing to users.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
+        return nn.Linear(in_features, out_features, bias=False, device=device, dtype=dtype)
+
+
+class MobileBertLMPredictionHead(nn.Module):
+    """logits = transform(h) @ [E^T (E x V) ; dense.weight (H-E x V)] + bias, with E the tied word embeddings.
+
+    Computed as two products on slices of transform(h), never building the (H, V) matrix (for the
+    released model a 62 MB copy per call). With mask_positions (B, P) only those rows are gathered,
+    before the transform: (B, P, V) logits for P rows instead of T.
+    """
+
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.embedding_size = config.embedding_size
+        self.transform = MobileBertPredictionHeadTransform(config)
+        self.dense = weight_only_linear(config.vocab_size, config.mlm_dense_size)  # weight (H - E, V)
+        # Its weight IS the word-embedding table (V, E), set by MobileBertPreTrainedModel.tie_weights in post_init;
+        # not saved. Built empty: a table of its own would be allocated (and drawn) only to be dropped at the tie.
+        self.decoder = weight_only_linear(config.embedding_size, 0)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states, mask_positions=None):
+        if mask_positions is not None:
+            positions = check_mask_positions(mask_positions, hidden_states)  # (B, P)
+            hidden_states = torch.take_along_dim(hidden_states, positions[..., None], dim=1)  # (B, P, H)
+        x = self.transform(hidden_states)  # (B, T or P, H)
+        e = self.embedding_size
+        # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
+        # view of the parameter, which the mode recognises and caches).
+        words = F.linear(x[..., :e], self.decoder.weight)  # (B, T or P, V): x[..., :E] @ E^T
+        extra = F.linear(x[..., e:], self.dense.weight.t(), self.bias)  # (B, T or P, V): x[..., E:] @ dense.weight + bias
+        return words + extra
+
+
+class MobileBertOnlyMLMHead(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.predictions = MobileBertLMPredictionHead(config)
+
+    def forward(self, sequence_output, mask_positions=None):
+        return self.predictions(sequence_output, mask_positions)
+
+
+class MobileBertPreTrainingHeads(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.predictions = MobileBertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, sequence_output, pooled_output, mask_positions=None):
+        return self.predictions(sequence_output, mask_positions), self.seq_relationship(pooled_output)
+
+
+class MobileBertOnlyNSPHead(nn.Module):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled_output):
+        return self.seq_relationship(pooled_output)  # (B, 2): index 0 = "B follows A"
+
+
+# ---------------------------------------------------------------------------------------- task models
+# Each holds the backbone as ``self.mobilebert`` (so its keys carry the hub's "mobilebert." prefix) and a
+# small head. Labels are checked by the losses (losses.py) before any kernel runs: a CUDA device-side
+# assert cannot be recovered from.
+
+
+class MobileBertForPreTraining(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.mobilebert = MobileBertModel(config)
+        self.cls = MobileBertPreTrainingHeads(config)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, next_sentence_label=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, mask_positions=None):
+        """mask_positions (B, P): prediction_logits at those positions only, (B, P, V); labels then (B, P)."""
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        prediction_logits, seq_logits = self.cls(out.last_hidden_state, out.pooler_output, mask_positions)
+        check_finite(prediction_logits)
+        loss = None
+        if labels is not None and next_sentence_label is not None:
+            loss = cross_entropy("labels", prediction_logits, labels) + cross_entropy(
+                "next_sentence_label", seq_logits, next_sentence_label)
+        result = MobileBertForPreTrainingOutput(loss, prediction_logits, seq_logits, out.hidden_states, out.attentions)
+        return _finish(result, return_dict)
+
+
+class MobileBertForMaskedLM(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.mobilebert = MobileBertModel(config, add_pooling_layer=False)
+        self.cls = MobileBertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                mask_positions=None):
+        """mask_positions (B, P): logits at those positions only, (B, P, V); labels then (B, P)."""
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        logits = self.cls(out.last_hidden_state, mask_positions)  # (B, T, V), or (B, P, V)
+        check_finite(logits)
+        loss = None
+        if labels is not None:
+            loss = cross_entropy("labels", logits, labels)
+        return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MobileBertForNextSentencePrediction(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.mobilebert = MobileBertModel(config)
+        self.cls = MobileBertOnlyNSPHead(config)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                next_sentence_label=None):
+        if labels is None:
+            labels = next_sentence_label  # the older name of the same labels
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        logits = self.cls(out.pooler_output)  # (B, 2)
+        check_finite(logits)
+        loss = None
+        if labels is not None:
+            loss = cross_entropy("labels", logits, labels)
+        return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MobileBertForSequenceClassification(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.mobilebert = MobileBertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
+        check_finite(logits)
+        loss = None if labels is None else sequence_classification_loss(logits, labels, self.config.problem_type)
+        return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MobileBertForMultipleChoice(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.mobilebert = MobileBertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        x = tensors(self.device, self.dtype, input_ids=input_ids, attention_mask=attention_mask,
+                    token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds)
+        num_choices, flat = flatten_choices(**x)  # (B, C, T) -> (B*C, T)
+        out = self.mobilebert(**flat, head_mask=head_mask, output_attentions=output_attentions,
+                              output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, C)
+        check_finite(logits)
+        loss = None
+        if labels is not None:
+            loss = cross_entropy("labels", logits, labels)
+        return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MobileBertForTokenClassification(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.mobilebert = MobileBertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        check_finite(logits)
+        loss = None
+        if labels is not None:
+            loss = cross_entropy("labels", logits, labels)
+        return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MobileBertForQuestionAnswering(MobileBertPreTrainedModel):
+    def __init__(self, config: MobileBertConfig):
+        super().__init__(config)
+        self.mobilebert = MobileBertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        out = self.mobilebert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                              output_attentions, output_hidden_states, return_dict=True)
+        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
+        check_finite(logits)
+        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))  # (B, T) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
+        return _finish(result, return_dict)

@@ -53,6 +53,8 @@ class Float16Matmuls(TorchFunctionMode):
 
     def linear(self, x: torch.Tensor, weight: torch.Tensor, bias=None, transposed: bool = False) -> torch.Tensor:
         """x @ weight.T + bias (x @ weight + bias with transposed=True, weight then (in, out))."""
+        if x.numel() == 0:  # no rows, or no input channels (embedding_size == hidden_size: the head's empty dense)
+            return F.linear(x, weight.t() if transposed else weight, bias)
         w16, bound = self.half_weight(weight, transposed)
         channels = x.detach().abs().reshape(-1, x.shape[-1]).amax(dim=0)  # (in,): largest |x| per channel
         large = channels > bound  # NaN compares False: it then flows through the float16 part, reported later
@@ -71,6 +73,10 @@ class Float16Matmuls(TorchFunctionMode):
             x, weight = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             if weight.dtype == torch.float32 and weight.dim() == 2:
+                base = weight._base
+                if isinstance(base, torch.nn.Parameter) and weight.shape == base.shape[::-1] and weight.stride() == base.stride()[::-1]:
+                    # A transposed parameter (the masked-LM head's dense.weight.t()): cached as that parameter.
+                    return self.linear(x, base, bias, transposed=True)
                 return self.linear(x, weight, bias)
         return func(*args, **kwargs)
 

@@ -20,7 +20,7 @@ import torch
 
 from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
-from mobilebert_pt import backbone, heads
+from mobilebert_pt import modeling
 from mobilebert_pt.pipeline_float16 import MIXED, Float16Matmuls, is_mixed
 from mobilebert_pt.pretrained import resolve_device, resolve_dtype
 
@@ -35,29 +35,32 @@ def resolve_pipeline_device(device, cli: bool = False) -> torch.device:
     return resolve_device(device, said=said, use_cpu=cpu)
 
 
-def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: torch.Tensor, mixed=None) -> torch.Tensor:
+def mask_grid(positions: np.ndarray, batch_size: int):
+    """Positions (N, 2) of (row, column), row-major, as the model's mask_positions (B, P), P the most
+    masks in a row; a shorter row's spare slots point at column 0 (computed, then dropped).
+    Returns (grid (B, P), slots (N,)): mask i is at grid[positions[i, 0], slots[i]]."""
+    rows = positions[:, 0]
+    counts = np.bincount(rows, minlength=batch_size)  # (B,) masks per row
+    first = np.cumsum(counts) - counts  # (B,) index of each row's first mask in positions
+    slots = np.arange(len(rows)) - first[rows]  # (N,) place of each mask within its row
+    grid = np.zeros((batch_size, int(counts.max(initial=0))), dtype=np.int64)
+    grid[rows, slots] = positions[:, 1]
+    return grid, slots
+
+
+def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: np.ndarray) -> torch.Tensor:
     """Vocabulary logits at the masked positions only: (N, V) for positions (N, 2) of (row, column).
 
-    The backbone runs on the whole batch; its hidden states at the [MASK]s, (N, H), go through the
-    masked-LM head, so the (H x V) projection costs N rows instead of B*T. Same numbers as
-    model(**batch).logits[positions[:, 0], positions[:, 1]].
+    The model's masked-LM head runs at the masks only (mask_positions), so the (H x V) projection
+    costs about N rows instead of B*T. Same numbers as model(**batch).logits[positions[:, 0], positions[:, 1]].
     """
-    hidden = model.mobilebert(**batch, return_dict=True).last_hidden_state  # (B, T, H)
-    picked = hidden[positions[:, 0], positions[:, 1]]  # (N, H)
-    return project(model.cls.predictions, picked, mixed)  # (N, V)
-
-
-def project(head, hidden: torch.Tensor, mixed: Float16Matmuls = None) -> torch.Tensor:
-    """The masked-LM head on (N, H) rows without building its (H, V) weight: the head's own forward
-    concatenates [E^T ; dense] on every call (a 62 MB copy for the released model), which would
-    cost more than the N-row product itself. Two products, summed: the same logits.
-    With ``mixed`` (dtype="float16-mixed") the two products run through its float16 linear."""
-    x = head.transform(hidden)  # (N, H)
-    words = head.decoder.weight  # (V, E): the tied word embeddings
-    e = words.shape[1]
-    if mixed is not None:
-        return mixed.linear(x[:, :e], words) + mixed.linear(x[:, e:], head.dense.weight, transposed=True) + head.bias
-    return x[:, :e] @ words.t() + x[:, e:] @ head.dense.weight + head.bias  # (N, V)
+    device = batch["attention_mask"].device
+    grid, slots = mask_grid(positions, batch["attention_mask"].shape[0])
+    out = model(**batch, mask_positions=torch.from_numpy(grid).to(device), return_dict=True)
+    # (B, P, V); MobileBertForPreTraining (which fill-mask also takes) calls them prediction_logits
+    logits = out["prediction_logits"] if "prediction_logits" in out else out["logits"]
+    rows, slots = torch.from_numpy(positions[:, 0]).to(device), torch.from_numpy(slots).to(device)
+    return logits[rows, slots]  # (N, V)
 
 
 def padded_inputs(model, batch: Dict[str, np.ndarray], device) -> Dict[str, torch.Tensor]:
@@ -111,7 +114,7 @@ class PyTorchPipeline(PipelineBase):
         return padded_inputs(self.model, batch, self.device)
 
     def _masked_logits(self, inputs, positions):
-        return gathered_masked_logits(self.model, inputs, torch.from_numpy(positions).to(self.device), self.mixed)
+        return gathered_masked_logits(self.model, inputs, positions)  # float16-mixed: _running holds the mode
 
     def _hidden_states(self, inputs):
         backbone = getattr(self.model, "mobilebert", self.model)
@@ -125,10 +128,8 @@ class PyTorchPipeline(PipelineBase):
 
 
 def head_class(task: str):
-    """The class a task loads: MobileBertModel (backbone.py) or a head class (heads.py), by the
-    name in mobilebert_common.pipeline_tasks.HEAD_CLASSES (not through the package, which imports this module)."""
-    name = HEAD_CLASSES[task]
-    return getattr(heads, name, None) or getattr(backbone, name)
+    """The class a task loads, by the name in mobilebert_common.pipeline_tasks.HEAD_CLASSES."""
+    return getattr(modeling, HEAD_CLASSES[task])
 
 
 def check_model_dtype(model, wanted) -> None:

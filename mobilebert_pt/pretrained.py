@@ -1,29 +1,30 @@
-"""MobileBertPreTrainedModel: initialisation, tying, from_pretrained / save_pretrained, embedding utilities.
+"""PreTrainedModel: the generic base of the PyTorch models: initialisation once per module, from_pretrained /
+save_pretrained, device and dtype.
 
-Every public model class derives from it. Checkpoints are read through ``mobilebert_pt.checkpoints``
-(safetensors, sharded safetensors, pytorch_model.bin with weights_only, tf_model.h5 via ``conversion``)
-and matched to the model with ``mobilebert_common.loading`` (the missing / unexpected / shape rules
-shared with the Keras side). ``save_pretrained`` writes config.json and model.safetensors under the
-hub's key names, atomically (the writers are in saving.py).
+It knows no model class: a model's base class (MobileBertPreTrainedModel in modeling.py) derives from
+it and supplies the class attributes listed at the top of the class, and ``_init_weights``.
+Checkpoints are read and written through ``mobilebert_pt.checkpoints`` and matched to the model with
+``mobilebert_common.loading`` (the missing / unexpected / shape rules shared with the Keras side).
+
+Initialisation is not paid twice: from_pretrained builds the model inside ``no_init()`` (post_init
+draws nothing), copies the checkpoint in one tensor at a time, then initialises only the weights the
+checkpoint did not provide (``init_parameters``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-import re
-from typing import Dict, Optional, Tuple, Union
+import threading
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
-from mobilebert_common.loading import compare, apply_policy
-from mobilebert_pt import checkpoints, initialization, saving
-
-BACKBONE_PREFIX = "mobilebert."
-TIED_KEYS = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
-# Keys that old pytorch_model.bin files carry and that hold no weights of ours.
-_IGNORED_CHECKPOINT_KEYS = re.compile(r"(^|\.)(embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias))$")
+from mobilebert_common.config import CONFIG_NAME
+from mobilebert_common.loading import apply_policy, compare
+from mobilebert_pt import checkpoints
 
 DTYPES = {
     "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,
@@ -32,7 +33,7 @@ DTYPES = {
 }
 
 
-def resolve_dtype(torch_dtype, config: MobileBertConfig, checkpoint: Optional[checkpoints.Checkpoint]) -> torch.dtype:
+def resolve_dtype(torch_dtype, config, checkpoint: Optional[checkpoints.Checkpoint]) -> torch.dtype:
     """None -> float32; "auto" -> config.json's torch_dtype/dtype, else the file's float dtype, else float32."""
     if torch_dtype is None:
         return torch.float32
@@ -88,113 +89,93 @@ def resolve_device(device_map, said: Optional[str] = None, use_cpu: str = "devic
     return torch.device("cuda", index)
 
 
-class MobileBertPreTrainedModel(nn.Module):
-    config_class = MobileBertConfig
-    base_model_prefix = "mobilebert"
-    supports_gradient_checkpointing = True
+# ---------------------------------------------------------------------------------------- initialisation
 
-    def __init__(self, config: MobileBertConfig):
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def no_init():
+    """post_init() inside this block ties weights but draws nothing (the caller fills every weight)."""
+    previous = getattr(_state, "skip", False)
+    _state.skip = True
+    try:
+        yield
+    finally:
+        _state.skip = previous
+
+
+@torch.no_grad()
+def truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """Normal(0, std) cut at +-2 std, in place by inverse CDF: exact, no loop, no extra buffer (torch's
+    trunc_normal_ resamples with full-size float temporaries: seconds and hundreds of MB on a 30k vocabulary)."""
+    if tensor.numel() == 0:
+        return tensor
+    edge = math.erf(2.0 / math.sqrt(2.0))  # erf's value at 2 std: uniform on (-edge, edge) -> within +-2 std
+    tensor.uniform_(-edge, edge)
+    tensor.erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-2 * std, 2 * std)  # clamp: float rounding only
+    return tensor
+
+
+@torch.no_grad()
+def init_parameters(model: "PreTrainedModel", names: Iterable[str]) -> None:
+    """Initialise the named parameters only (the rest keep their loaded values), module by module."""
+    owners = {}
+    for name in names:
+        module_name, _, param_name = name.rpartition(".")
+        owners.setdefault(module_name, set()).add(param_name)
+    for module_name, params in owners.items():
+        module = model.get_submodule(module_name)
+        keep = {k: p.detach().clone() for k, p in module.named_parameters(recurse=False) if k not in params}
+        model._init_weights(module)
+        for k, value in keep.items():  # a loaded sibling (e.g. a bias of the right shape) stays
+            getattr(module, k).copy_(value)
+
+
+# ---------------------------------------------------------------------------------------- the base class
+
+
+class PreTrainedModel(nn.Module):
+    # What a model's base class supplies (MobileBertPreTrainedModel in modeling.py):
+    config_class: type = None  # the config dataclass: Cls(config) checks it, from_pretrained reads config.json into it
+    base_model_prefix: str = ""  # attribute holding the backbone in a task model, and its keys' prefix in files
+    supports_gradient_checkpointing: bool = False
+    tied_keys: Tuple[str, ...] = ()  # state_dict keys that share another key's tensor: never written to files
+    ignored_checkpoint_keys = None  # compiled regex: keys that old files carry and that hold no weights
+    backbone_keys: Tuple[str, ...] = ()  # key prefixes (under the base model) a checkpoint must match exactly
+    base_model_keys: Tuple[str, ...] = ()  # key prefixes a bare base model's file holds, without base_model_prefix
+
+    def __init__(self, config):
         super().__init__()
-        if not isinstance(config, MobileBertConfig):
+        if not isinstance(config, self.config_class):
             raise ValueError(
-                f"{type(self).__name__} takes a MobileBertConfig, got {type(config).__name__}; "
+                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}; "
                 f"use {type(self).__name__}.from_pretrained(path) to load a checkpoint"
             )
         self.config = config
 
     # ------------------------------------------------------------------ initialisation and tying
     def post_init(self) -> None:
-        """Initialise every module not initialised yet (a head's backbone was, when it was built), then tie.
-        Inside initialization.no_init() nothing is drawn: from_pretrained fills the weights itself."""
-        if not initialization.init_skipped():
+        """Initialise every module not initialised yet (a task model's backbone was, when it was built), then tie.
+        Inside no_init() nothing is drawn: from_pretrained fills the weights itself."""
+        if not getattr(_state, "skip", False):
             self.apply(self._init_once)
         self.tie_weights()
 
     def _init_once(self, module: nn.Module) -> None:
-        if not getattr(module, "_mobilebert_initialized", False):
+        if not getattr(module, "_weights_initialized", False):
             self._init_weights(module)
-            module._mobilebert_initialized = True
+            module._weights_initialized = True
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Truncated normal(0, initializer_range) at +-2 std, as the paper's TF code initialises."""
-        initialization.init_module(module, self.config.initializer_range)
+        raise NotImplementedError(f"{type(self).__name__} must define _init_weights(module)")
+
+    def tie_weights(self) -> None:
+        """Re-share the parameters that tied_keys name (after init and after loading); none here."""
 
     @property
     def base_model(self) -> nn.Module:
         return getattr(self, self.base_model_prefix, self)
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.base_model.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        """Replace the word-embedding table (the masked-LM decoder is re-tied to it).
-
-        A model with a masked-LM head takes only a table of the current vocabulary size: its output
-        bias and dense rows (one per token) would otherwise no longer line up with the table, and
-        making them up silently is not what a user asks for here; resize_token_embeddings(n) does
-        that consistently (old rows kept, new rows initialised). Other models take any size >
-        pad_token_id, and config.vocab_size follows.
-        """
-        if not isinstance(value, nn.Embedding) or value.embedding_dim != self.config.embedding_size:
-            raise ValueError(f"input embeddings must be an nn.Embedding of width {self.config.embedding_size} (config.embedding_size)")
-        size = value.num_embeddings
-        if size != self.config.vocab_size and self.get_output_embeddings() is not None:
-            raise ValueError(
-                f"{type(self).__name__} has a masked-LM head over {self.config.vocab_size} tokens (config.vocab_size); "
-                f"a table of {size} rows would not match it. Call model.resize_token_embeddings({size}) to change "
-                "the vocabulary size (head resized with it), then set_input_embeddings with a table of that size"
-            )
-        if size <= self.config.pad_token_id:
-            raise ValueError(f"input embeddings of {size} rows would drop the padding id {self.config.pad_token_id}")
-        self.base_model.embeddings.word_embeddings = value
-        self.config.vocab_size = value.num_embeddings
-        self.tie_weights()
-
-    def get_output_embeddings(self) -> Optional[nn.Linear]:
-        return None  # the masked-LM heads return their decoder
-
-    def tie_weights(self) -> None:
-        """The masked-LM decoder shares the word-embedding table (one Parameter, saved once)."""
-        decoder = self.get_output_embeddings()
-        if decoder is not None:
-            embeddings = self.get_input_embeddings()
-            decoder.weight = embeddings.weight
-            decoder.out_features = embeddings.num_embeddings
-
-    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None) -> nn.Embedding:
-        """Grow or shrink the vocabulary: old rows kept, new rows initialised; the masked-LM head follows."""
-        old = self.get_input_embeddings()
-        if new_num_tokens is None:
-            return old
-        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
-            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
-        if new_num_tokens <= self.config.pad_token_id:
-            raise ValueError(f"new_num_tokens={new_num_tokens} would drop the padding id {self.config.pad_token_id}")
-        keep = min(old.num_embeddings, new_num_tokens)
-        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
-                           device=old.weight.device, dtype=old.weight.dtype)
-        self._init_weights(new)
-        with torch.no_grad():
-            new.weight[:keep] = old.weight[:keep]
-        new.train(old.training)
-        self.base_model.embeddings.word_embeddings = new
-        decoder = self.get_output_embeddings()
-        if decoder is not None:
-            from mobilebert_pt.heads import weight_only_linear
-
-            head = self.cls.predictions
-            dense = weight_only_linear(new_num_tokens, head.dense.out_features,
-                                      device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
-            self._init_weights(dense)
-            bias = torch.zeros(new_num_tokens, device=head.bias.device, dtype=head.bias.dtype)
-            with torch.no_grad():
-                dense.weight[:, :keep] = head.dense.weight[:, :keep]
-                bias[:keep] = head.bias[:keep]
-            head.dense = dense
-            head.bias = nn.Parameter(bias)
-        self.config.vocab_size = new_num_tokens
-        self.tie_weights()
-        return new
 
     # ------------------------------------------------------------------ misc
     @property
@@ -220,15 +201,13 @@ class MobileBertPreTrainedModel(nn.Module):
         return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
 
     def _set_gradient_checkpointing(self, value: bool) -> None:
-        from mobilebert_pt.modeling import MobileBertEncoder
-
-        for module in self.modules():
-            if isinstance(module, MobileBertEncoder):
+        for module in self.modules():  # the modules that run layers (an encoder) hold the flag
+            if hasattr(module, "gradient_checkpointing"):
                 module.gradient_checkpointing = value
 
     def _weight_shapes(self) -> Dict[str, Tuple[int, ...]]:
-        """The model's key space as files hold it: the tied decoder left out."""
-        return {k: tuple(v.shape) for k, v in self.state_dict().items() if k not in TIED_KEYS}
+        """The model's key space as files hold it: the tied keys left out."""
+        return {k: tuple(v.shape) for k, v in self.state_dict().items() if k not in self.tied_keys}
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(
@@ -236,24 +215,25 @@ class MobileBertPreTrainedModel(nn.Module):
         save_directory: Union[str, os.PathLike],
         safe_serialization: bool = True,
         max_shard_size: Optional[Union[int, str]] = None,
-    ) -> None:
-        """config.json (with architectures) + model.safetensors (or shards + index), hub key names, written atomically."""
+    ) -> List[str]:
+        """config.json (with architectures) + model.safetensors (or shards + index), hub key names, written
+        atomically. Returns the paths written, config.json last."""
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory, and {save_directory} is a file")
         os.makedirs(save_directory, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in TIED_KEYS}
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in self.tied_keys}
         config = self.config.copy(architectures=[type(self).__name__])
         config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")
         config.extra.pop("dtype", None)
-        saving.remove_stale_weights(save_directory)
+        checkpoints.remove_stale_weights(save_directory)
         if not safe_serialization:
-            saving.write_pickle(os.path.join(save_directory, checkpoints.BIN_WEIGHTS_NAME), state)
+            written = checkpoints.write_pickle(os.path.join(save_directory, checkpoints.BIN_WEIGHTS_NAME), state)
         elif max_shard_size is None:
-            saving.write_safetensors(os.path.join(save_directory, checkpoints.SAFE_WEIGHTS_NAME), state)
+            written = checkpoints.write_safetensors(os.path.join(save_directory, checkpoints.SAFE_WEIGHTS_NAME), state)
         else:
-            saving.write_shards(save_directory, state, max_shard_size)
-        config.save_pretrained(save_directory)  # last: a directory with config.json is complete
+            written = checkpoints.write_shards(save_directory, state, max_shard_size)
+        return written + [config.save_pretrained(save_directory)]  # last: a directory with config.json is complete
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -261,7 +241,7 @@ class MobileBertPreTrainedModel(nn.Module):
         cls,
         pretrained_model_name_or_path: Union[str, os.PathLike],
         *,
-        config: Optional[MobileBertConfig] = None,
+        config=None,
         torch_dtype=None,
         dtype=None,
         device_map=None,
@@ -280,16 +260,16 @@ class MobileBertPreTrainedModel(nn.Module):
         source = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, token=token,
                           local_files_only=local_files_only, force_download=force_download)
-        unknown = [k for k in config_overrides if k not in MobileBertConfig.__dataclass_fields__]
+        unknown = [k for k in config_overrides if k not in cls.config_class.__dataclass_fields__]
         if unknown:
             raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
         if config is None:
             config_source = (os.path.dirname(source) or ".") if os.path.isfile(source) else source
             if os.path.isfile(source) and not os.path.isfile(os.path.join(config_source, CONFIG_NAME)):
                 raise FileNotFoundError(f"{source} is a weights file without a config.json beside it; pass config=")
-            config = MobileBertConfig.from_pretrained(config_source, **hub_kwargs, **config_overrides)
-        elif not isinstance(config, MobileBertConfig):
-            raise ValueError(f"config must be a MobileBertConfig, got {type(config).__name__}")
+            config = cls.config_class.from_pretrained(config_source, **hub_kwargs, **config_overrides)
+        elif not isinstance(config, cls.config_class):
+            raise ValueError(f"config must be a {cls.config_class.__name__}, got {type(config).__name__}")
         elif config_overrides:
             config = config.copy(**config_overrides)
         if dtype is not None and torch_dtype is not None:
@@ -303,10 +283,10 @@ class MobileBertPreTrainedModel(nn.Module):
             source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
         )
         model_dtype = resolve_dtype(torch_dtype, config, checkpoint)
-        # Built on the target device without the paper's init (the checkpoint overwrites it; only what the
-        # file lacks is initialised after loading). Not on the "meta" device: torch's default init of meta
-        # tensors imports torch._dynamo, seconds and ~90 MB per process. .to(dtype) converts one tensor at a time.
-        with initialization.no_init(), torch.device(device):
+        # Built on the target device without init (the checkpoint overwrites it; only what the file lacks
+        # is initialised after loading). Not on the "meta" device: torch's default init of meta tensors
+        # imports torch._dynamo, seconds and ~90 MB per process. .to(dtype) converts one tensor at a time.
+        with no_init(), torch.device(device):
             model = cls(config)
         model = model.to(dtype=model_dtype)
         info = model._load_checkpoint(checkpoint, ignore_mismatched_sizes)
@@ -316,13 +296,16 @@ class MobileBertPreTrainedModel(nn.Module):
     def _load_checkpoint(self, checkpoint: checkpoints.Checkpoint, ignore_mismatched_sizes: bool) -> dict:
         """Copy each checkpoint tensor into its parameter, one at a time (no second full copy)."""
         model_shapes = self._weight_shapes()
-        to_model = _key_mapping(self, [k for k in checkpoint.shapes if not _IGNORED_CHECKPOINT_KEYS.search(k)], model_shapes)
+        ignored = self.ignored_checkpoint_keys
+        wanted = [k for k in checkpoint.shapes if ignored is None or not ignored.search(k)]
+        to_model = self._key_mapping(wanted)
         report = compare(model_shapes, {to_model[k]: s for k, s in checkpoint.shapes.items() if k in to_model})
         bare = not hasattr(self, self.base_model_prefix)
+        prefix = self.base_model_prefix + "."
 
         def is_backbone(key: str) -> bool:
-            key = key if bare else key[len(BACKBONE_PREFIX):] if key.startswith(BACKBONE_PREFIX) else ""
-            return key.startswith(("embeddings.", "encoder."))
+            key = key if bare else key[len(prefix):] if key.startswith(prefix) else ""
+            return key.startswith(self.backbone_keys)
 
         reinit = apply_policy(report, source=checkpoint.source, model_class=type(self).__name__,
                               is_backbone=is_backbone, ignore_mismatched_sizes=ignore_mismatched_sizes)
@@ -338,29 +321,29 @@ class MobileBertPreTrainedModel(nn.Module):
                 state[model_key].copy_(tensor)
                 loaded.add(model_key)
                 del tensor
-        # Everything the file did not fill (new head weights; reshaped ones with ignore_mismatched_sizes) gets
-        # the paper's init now: from_pretrained built the model without it.
-        initialization.init_parameters(self, sorted(set(model_shapes) - loaded), self.config.initializer_range)
+        # Everything the file did not fill (new head weights; reshaped ones with ignore_mismatched_sizes) is
+        # initialised now: from_pretrained built the model without it.
+        init_parameters(self, sorted(set(model_shapes) - loaded))
         self.tie_weights()
         return {"missing_keys": report.missing, "unexpected_keys": report.unexpected,
                 "mismatched_keys": report.mismatched}
 
+    def _key_mapping(self, checkpoint_keys) -> Dict[str, str]:
+        """checkpoint key -> model key: add or strip base_model_prefix as the two sides need.
 
-def _key_mapping(model: MobileBertPreTrainedModel, checkpoint_keys, model_shapes) -> Dict[str, str]:
-    """checkpoint key -> model key: add or strip the "mobilebert." prefix as the two sides need.
-
-    A bare MobileBertModel's file has no prefix (as the hub saves it); a head's has it. Loading a
-    head's file into the bare model strips it (its head weights are unexpected); loading a bare
-    model's file into a head adds it (the head is new).
-    """
-    bare = not hasattr(model, model.base_model_prefix)
-    has_prefix = any(k.startswith(BACKBONE_PREFIX) for k in checkpoint_keys)
-    mapping = {}
-    for key in checkpoint_keys:
-        if bare and has_prefix:
-            mapping[key] = key[len(BACKBONE_PREFIX):] if key.startswith(BACKBONE_PREFIX) else key
-        elif not bare and not has_prefix and key.startswith(("embeddings.", "encoder.", "pooler.")):
-            mapping[key] = BACKBONE_PREFIX + key
-        else:
-            mapping[key] = key
-    return mapping
+        A bare base model's file has no prefix (as the hub saves it); a task model's has it. Loading a
+        task model's file into the bare model strips it (its head weights are unexpected); loading a bare
+        model's file into a task model adds it (the head is new).
+        """
+        bare = not hasattr(self, self.base_model_prefix)
+        prefix = self.base_model_prefix + "."
+        has_prefix = any(k.startswith(prefix) for k in checkpoint_keys)
+        mapping = {}
+        for key in checkpoint_keys:
+            if bare and has_prefix:
+                mapping[key] = key[len(prefix):] if key.startswith(prefix) else key
+            elif not bare and not has_prefix and key.startswith(self.base_model_keys):
+                mapping[key] = prefix + key
+            else:
+                mapping[key] = key
+        return mapping

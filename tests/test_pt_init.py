@@ -10,27 +10,28 @@ import pytest
 import torch
 
 import mobilebert_pt
-from mobilebert_pt import initialization
+from mobilebert_pt.modeling import MobileBertPreTrainedModel
+from mobilebert_pt.pretrained import truncated_normal_
 from tests.helpers import tiny_config
 
 
 def test_truncated_normal_statistics():
     torch.manual_seed(0)
-    x = initialization.truncated_normal_(torch.empty(200_000), std=0.02)
+    x = truncated_normal_(torch.empty(200_000), std=0.02)
     assert float(x.abs().max()) <= 0.04  # cut at 2 std
     # Normal(0, 1) cut at +-2: std sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.8796
     phi2 = math.exp(-2.0) / math.sqrt(2 * math.pi)
     expected_std = 0.02 * math.sqrt(1 - 4 * phi2 / math.erf(2 / math.sqrt(2)))
     assert abs(float(x.std()) - expected_std) < 2e-4 and abs(float(x.mean())) < 2e-4
     assert float((x.abs() > 0.03).float().mean()) > 0.05  # not squeezed into the middle
-    assert initialization.truncated_normal_(torch.empty(0, 5), 0.02).shape == (0, 5)  # empty: nothing, no warning
+    assert truncated_normal_(torch.empty(0, 5), 0.02).shape == (0, 5)  # empty: nothing, no warning
 
 
 def test_each_module_is_initialised_once(monkeypatch):
     """A head builds its backbone (which initialises itself) and then initialises what is new: the head."""
     calls = []
-    original = initialization.init_module
-    monkeypatch.setattr(initialization, "init_module", lambda module, std: (calls.append(module), original(module, std)))
+    original = MobileBertPreTrainedModel._init_weights
+    monkeypatch.setattr(MobileBertPreTrainedModel, "_init_weights", lambda self, module: (calls.append(module), original(self, module)))
     model = mobilebert_pt.MobileBertForSequenceClassification(tiny_config())
     ids = [id(m) for m in calls]
     assert len(ids) == len(set(ids)) == len(list(model.modules()))
@@ -43,8 +44,8 @@ def test_from_pretrained_initialises_only_what_the_file_lacks(tmp_path, monkeypa
     model = mobilebert_pt.MobileBertForMaskedLM(tiny_config())
     model.save_pretrained(tmp_path)
     calls = []
-    original = initialization.init_module
-    monkeypatch.setattr(initialization, "init_module", lambda module, std: (calls.append(module), original(module, std)))
+    original = MobileBertPreTrainedModel._init_weights
+    monkeypatch.setattr(MobileBertPreTrainedModel, "_init_weights", lambda self, module: (calls.append(module), original(self, module)))
     loaded = mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path)
     assert calls == []  # the file holds every weight: nothing drawn that would be overwritten
     for (name, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
