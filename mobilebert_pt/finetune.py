@@ -51,11 +51,7 @@ def train(task: str, model: str, train_file: str, output_dir: str, eval_file: st
     Returns a TrainResult: output_dir, global_step, metrics (one dict per epoch), model.
     """
     opts = make_options(task, model, train_file, output_dir, eval_file, **options)
-    backend = TorchBackend(device)
-    try:
-        return run_training(opts, backend)
-    finally:
-        backend.close()
+    return run_training(opts, TorchBackend(device))
 
 
 def unused_parameter_names(config, architecture: str) -> set:
@@ -87,24 +83,20 @@ class TorchBackend:
 
     def __init__(self, device=None):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self._own_group = False
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = _device(device)
         if self.world > 1 and not dist.is_initialized():
+            # Kept for the life of the process (a later train() reuses it): tearing a group down and
+            # setting it up again races with the other processes' rendezvous.
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            self._own_group = True
         self.rank = dist.get_rank() if self.world > 1 else 0
         self.num_replicas = self.process_count = self.world
         self.process_index = self.rank
         self.is_main = self.rank == 0
-
-    def close(self) -> None:
-        if self._own_group and dist.is_initialized():
-            dist.destroy_process_group()
 
     # ---------------------------------------------------------------- model and optimiser
     def load(self, source: str, task: str, overrides: dict, options):

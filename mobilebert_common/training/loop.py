@@ -249,10 +249,11 @@ def _read_metrics(output_dir: str, up_to_step: int) -> List[dict]:
 
 
 def _remove_staging_leftovers(output_dir: str) -> None:
-    """Staging directories of a process that was killed while writing (never a checkpoint)."""
+    """Checkpoints that a killed process was writing: staged apart, never renamed into place, so never
+    read. (A cut swap of the final model into output_dir is undone by the next staging into it.)"""
     if os.path.isdir(output_dir):
         for name in os.listdir(output_dir):
-            if name.startswith(".") and name.endswith(STAGING_SUFFIX):
+            if name.startswith(".checkpoint-") and name.endswith(STAGING_SUFFIX):
                 shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
 
 
