@@ -27,6 +27,7 @@ import sys
 import warnings
 from itertools import islice
 
+from mobilebert_cli import train as train_command
 from mobilebert_cli.interrupt import handled, raise_if_interrupted
 
 # Tasks whose stdin lines are JSON objects rather than plain text.
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-truncation", action="store_true", help="fail on inputs longer than the model instead of cutting them")
     sub.add_parser("demo", help="load MobileBERT in both frameworks through a converted checkpoint and compare logits",
                    add_help=False)
+    train_command.add_parser(sub)
     return parser
 
 
@@ -228,6 +230,8 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        if args.command == "train":
+            return train_command.main(args)
         try:
             return run(args)
         except StdoutClosed:  # as Unix tools do when their reader has gone: no message, status 0
