@@ -27,11 +27,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-import mobilebert_pt
 from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
 from mobilebert_common.training.options import HEAD_CLASSES, EVAL_OUTPUTS, label_keys, make_options
 from mobilebert_common.training.schedule import linear_schedule
+from mobilebert_pt import modeling  # the task classes; not through the package, whose train() is this module's
 
 OPTIMIZER_NAME, SCHEDULER_NAME = "optimizer.pt", "scheduler.pt"
 ADAM_EPSILON = 1e-8
@@ -100,7 +100,7 @@ class TorchBackend:
 
     # ---------------------------------------------------------------- model and optimiser
     def load(self, source: str, task: str, overrides: dict, options):
-        cls = getattr(mobilebert_pt, HEAD_CLASSES[task])
+        cls = getattr(modeling, HEAD_CLASSES[task])
         torch.manual_seed(options.seed)  # a new head starts the same in every process (and in a 1-process run)
         self.model = cls.from_pretrained(source, device_map=str(self.device), **overrides)
         frozen = unused_parameter_names(self.model.config, HEAD_CLASSES[task])

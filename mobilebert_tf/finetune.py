@@ -26,12 +26,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-import mobilebert_tf
 from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
 from mobilebert_common.training.options import HEAD_CLASSES, EVAL_OUTPUTS, make_options
 from mobilebert_common.training.schedule import linear_schedule, shard
 from mobilebert_common.weight_files import PT_WEIGHTS_NAMES, TF_WEIGHTS_NAME
+from mobilebert_tf import heads  # the task classes; not through the package, whose train() is this module's
+from mobilebert_tf.pretrained import weights_by_name
 
 OPTIMIZER_NAME = "optimizer.npz"
 ADAM_EPSILON = 1e-8
@@ -115,7 +116,7 @@ class KerasBackend:
     # ---------------------------------------------------------------- model and optimiser
     def load(self, source: str, task: str, overrides: dict, options):
         architecture = HEAD_CLASSES[task]
-        cls = getattr(mobilebert_tf, "TF" + architecture)
+        cls = getattr(heads, "TF" + architecture)
         kwargs = dict(overrides)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, TF_WEIGHTS_NAME)) and any(
                 os.path.isfile(os.path.join(source, name)) for name in PT_WEIGHTS_NAMES):
@@ -136,7 +137,7 @@ class KerasBackend:
 
     def _freeze(self, unused: set) -> None:
         """Layers all of whose weights are unused become non-trainable."""
-        names = {id(v): n for n, v in mobilebert_tf.weights_by_name(self.model).items()}
+        names = {id(v): n for n, v in weights_by_name(self.model).items()}
         for layer in self.model.submodules:
             if isinstance(layer, keras.layers.Layer) and layer.weights and all(names.get(id(w)) in unused for w in layer.weights):
                 layer.trainable = False
