@@ -4,10 +4,10 @@ The masked-LM head maps every hidden state (H = 512) to the 30,522-word vocabula
 call needs it at the [MASK] positions only: N rows instead of B*T. This script times, on random
 weights of the released architecture (or --preset tiny), for each (batch, length):
 
-  head  full:     project(hidden (B*T, H)) -> (B, T, V), then pick the masked rows
-  head  gathered: project(hidden[masks] (N, H)) -> (N, V)                  (what the pipeline does)
-  model full:     model(**inputs).logits at the masks (the model's own head, as a plain forward does)
-  model gathered: backbone, then project() at the masks only               (the pipeline's forward)
+  head  full:     the masked-LM head on hidden (B, T, H) -> (B, T, V), then pick the masked rows
+  head  gathered: the head with mask_positions (B, P) -> (B, P, V)           (what the pipeline runs)
+  model full:     model(**inputs).logits at the masks (as a plain forward does)
+  model gathered: model(**inputs, mask_positions=...) via the pipeline's gathered_masked_logits
 
 and checks that both give the same softmax scores at the masks (max |difference|).
 
@@ -70,7 +70,7 @@ def bench_pt(config, shapes, args):
 
     from mobilebert_pt import MobileBertForMaskedLM
     from mobilebert_pt.pipeline_float16 import Float16Matmuls
-    from mobilebert_pt.pipelines import gathered_masked_logits, project
+    from mobilebert_pt.pipelines import gathered_masked_logits, mask_grid
 
     torch.manual_seed(0)
     torch.set_grad_enabled(False)
@@ -82,15 +82,16 @@ def bench_pt(config, shapes, args):
         ids, mask, types, positions = batch_for(config, batch, length, args.masks)
         inputs = {k: torch.from_numpy(v).to(device) for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types))}
         pos = torch.from_numpy(positions).to(device)
+        grid, slots = (torch.from_numpy(a).to(device) for a in mask_grid(positions, batch))
         hidden = model.mobilebert(**inputs).last_hidden_state
 
         def head_full():
-            out = project(head, hidden.reshape(-1, hidden.shape[-1])).reshape(*hidden.shape[:2], -1)[pos[:, 0], pos[:, 1]]
+            out = head(hidden)[pos[:, 0], pos[:, 1]]
             sync()
             return out
 
         def head_gathered():
-            out = project(head, hidden[pos[:, 0], pos[:, 1]])
+            out = head(hidden, grid)[pos[:, 0], slots]
             sync()
             return out
 
@@ -100,7 +101,7 @@ def bench_pt(config, shapes, args):
             return out
 
         def model_gathered():
-            out = gathered_masked_logits(model, inputs, pos)
+            out = gathered_masked_logits(model, inputs, positions)
             sync()
             return out
 
@@ -111,7 +112,7 @@ def bench_pt(config, shapes, args):
 
             def model_mixed():
                 with mode:
-                    out = gathered_masked_logits(model, inputs, pos, mode)
+                    out = gathered_masked_logits(model, inputs, positions)
                 sync()
                 return out
 
