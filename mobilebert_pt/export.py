@@ -30,7 +30,6 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-import mobilebert_pt
 from mobilebert_common.export import (
     INPUT_NAMES,
     OUTPUTS,
@@ -44,6 +43,7 @@ from mobilebert_common.export import (
     run_export,
 )
 from mobilebert_common.quantization import DYNAMIC_INT8, FLOAT16, NONE
+from mobilebert_pt import modeling  # the task classes; not through the package, whose export_onnx is this module's
 
 OPSET = 17  # LayerNormalization is an ONNX op from 17 on; ONNX Runtime and onnx.checker both take it
 
@@ -84,7 +84,7 @@ class OnnxBackend:
         self.hub_kwargs = dict(hub_kwargs or {})
 
     def load(self, plan: ExportPlan) -> torch.nn.Module:
-        cls = getattr(mobilebert_pt, plan.class_name)
+        cls = getattr(modeling, plan.class_name)
         with quiet_loading():
             model, info = cls.from_pretrained(plan.source, torch_dtype=torch.float32, output_loading_info=True,
                                               **load_options(plan.source, "pt", self.hub_kwargs), **self.hub_kwargs)
