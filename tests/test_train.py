@@ -176,7 +176,7 @@ def test_masking_is_bert_s_and_depends_only_on_seed_epoch_and_example(work):
     from mobilebert_common import MobileBertTokenizerFast
 
     tok = MobileBertTokenizerFast.from_pretrained(work[1])
-    masker = MaskedLM(tok, seed=5)
+    masker = MaskedLM(tok, seed=5, vocab_size=len(tok))
     ids = [tok.cls_token_id] + [6 + i % 20 for i in range(4000)] + [tok.sep_token_id]
     masked, labels = masker.mask(ids, (0, 1, 7))
     assert (masked, labels) == masker.mask(ids, (0, 1, 7))
@@ -290,12 +290,27 @@ def test_weights_a_config_never_reads_are_frozen(tmp_path):
                            after["mobilebert.encoder.layer.0.attention.self.query.weight"])
 
 
-def test_bf16_autocast_trains_and_saves_float32(work, tmp_path):
+def test_bf16_autocast_trains_and_saves_float32_with_a_progress_bar(work, tmp_path, capsys):
     root, model = work
     result = train("text-classification", model, data_file(root, "text-classification", 8), str(tmp_path / "out"),
-                   epochs=1, batch_size=4, bf16=True, save_every_epoch=False, **QUIET)
+                   epochs=1, batch_size=4, bf16=True, save_every_epoch=False)
     assert np.isfinite(result.metrics[-1]["train_loss"])
     assert json.loads((tmp_path / "out" / "config.json").read_text())["torch_dtype"] == "float32"
+    bar = capsys.readouterr().err
+    assert "mobilebert train text-classification" in bar and "2/2" in bar and "examples_per_s=" in bar and "loss=" in bar
+
+
+def test_a_tokenizer_larger_than_the_model_is_an_error(work, tmp_path):
+    import shutil
+
+    root, model = work
+    shutil.copytree(model, tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, "vocab_size": 12}))
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": "the capital", "label": "a"}, {"text": "john lives in paris", "label": "b"}])
+    with pytest.raises(ValueError, match=re.escape(f"{data}, line 2: the tokenizer gives id 17, but the model has only 12 "
+                                                   "word embeddings")):
+        train("text-classification", str(tmp_path / "model"), data, str(tmp_path / "out"), **QUIET)
 
 
 def test_float16_is_refused_with_the_reason(work, tmp_path):
@@ -367,6 +382,8 @@ def test_an_output_directory_holding_a_run_is_not_overwritten_nor_resumed_with_o
     with pytest.raises(ValueError, match=re.escape(f"output_dir {classifier.output_dir} already holds a training run "
                                                    "(checkpoint-40, config.json); pass resume=True")):
         train("text-classification", model, data, classifier.output_dir, **QUIET)
+    with pytest.raises(ValueError, match="holds a model \\(config.json\\) but no checkpoint to resume from"):
+        train("text-classification", model, data, str(root / "token-classification"), resume=True, **QUIET)
     with pytest.raises(ValueError, match=r"checkpoint-40 cannot be resumed with other settings \(lr: 0.01 then, 0.001 now"):
         train("text-classification", model, data, classifier.output_dir, resume=True, **{**LEARN, "lr": 1e-3})
 

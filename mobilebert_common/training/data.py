@@ -69,7 +69,6 @@ FORMATS = {
 
 
 def _read_json_lines(path: str):
-    task_free = "a JSON object"
     with open(path, encoding="utf-8") as f:
         try:
             for number, text in enumerate(f, 1):
@@ -80,7 +79,7 @@ def _read_json_lines(path: str):
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg} at column {err.colno})") from None
                 if not isinstance(item, dict):
-                    raise ValueError(f"{path}, line {number}: expected {task_free} per line, got {type(item).__name__}")
+                    raise ValueError(f"{path}, line {number}: expected a JSON object per line, got {type(item).__name__}")
                 yield number, item
         except UnicodeDecodeError as err:
             raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None

@@ -2,7 +2,8 @@
 
     encode(task, examples, tokenizer, max_length, label2id=None, doc_stride=None) -> Encoded
     collate(task, features, pad_id, cap, masking=None) -> {name: int64 array}   one padded micro-batch
-    MaskedLM(tokenizer, seed).mask(ids, key) -> (ids, labels)                  BERT's 15% masking, 80/10/10
+    MaskedLM(tokenizer, seed, vocab_size).mask(ids, key) -> (ids, labels)      BERT's 15% masking, 80/10/10
+    check_vocabulary(encoded, vocab_size)                                       every id indexes the model's table
     target_count(task, batch) -> int                                            what the loss averages over
 
 A feature is a dict of lists: input_ids, token_type_ids (multiple choice: one list per choice) and
@@ -42,7 +43,7 @@ class Encoded:
 def encode(task: str, examples: Sequence[Example], tokenizer, max_length: int, label2id: Optional[dict] = None,
            doc_stride: Optional[int] = None) -> Encoded:
     """Every example encoded; errors name the example's file and line. One warning counts the truncated ones."""
-    out = Encoded([], list(examples))
+    out, first = Encoded([], list(examples)), None
     if task == "multiple-choice":
         check_same_choice_count(examples)
     encoder = _ENCODERS[task]
@@ -53,18 +54,28 @@ def encode(task: str, examples: Sequence[Example], tokenizer, max_length: int, l
                 features = encoder(ex, tokenizer, max_length, label2id, doc_stride, out, index)
             except ValueError as err:
                 raise ValueError(f"{ex.where}: {err}") from None
-        cut = [w for w in caught if "truncated" in str(w.message) or "cut to" in str(w.message)]
-        out.truncated += bool(cut)
-        for w in caught:
-            if w not in cut:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if caught:  # the encoders warn only when they cut a text (or a question) to fit
+            out.truncated += 1
+            first = first if out.truncated > 1 else f"{ex.where}: {caught[0].message}"
         for feature in features:
             feature["example"] = index
         out.features.extend(features)
     if out.truncated:
-        warnings.warn(f"{out.truncated} of the {len(examples)} examples in {examples[0].source} are longer than "
-                      f"max_length={max_length} tokens and were cut", UserWarning, stacklevel=2)
+        warnings.warn(f"{out.truncated} of the {len(examples)} examples in {examples[0].source} were cut to fit "
+                      f"max_length={max_length} tokens (the first: {first})", UserWarning, stacklevel=2)
     return out
+
+
+def check_vocabulary(encoded: Encoded, vocab_size: int) -> None:
+    """Every id must index the model's word embeddings: the frameworks look them up themselves (to zero
+    the padding), where an id past the table is an IndexError on the CPU and a device assert on a GPU."""
+    for feature in encoded.features:
+        ids = feature["input_ids"]
+        largest = max(max(r) for r in ids) if isinstance(ids[0], list) else max(ids)
+        if largest >= vocab_size:
+            example = encoded.examples[feature["example"]]
+            raise ValueError(f"{example.where}: the tokenizer gives id {largest}, but the model has only {vocab_size} "
+                             "word embeddings (config.vocab_size): use the tokenizer saved with the model")
 
 
 def _row(feature) -> dict:
@@ -144,10 +155,10 @@ class MaskedLM:
     """BERT's masking, drawn from (seed, key): the same example gets the same masks in every process
     and in a resumed run, and new ones every epoch (key = (epoch, example))."""
 
-    def __init__(self, tokenizer, seed: int):
+    def __init__(self, tokenizer, seed: int, vocab_size: int):
         self.seed = seed
         self.mask_id = tokenizer.mask_token_id
-        self.vocab_size = len(tokenizer)
+        self.vocab_size = vocab_size  # the model's: random replacements must index its embeddings
         self.special = np.asarray(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
 
     def mask(self, ids: Sequence[int], key: Sequence[int]):

@@ -44,7 +44,7 @@ from mobilebert_common.files import atomic_write_text
 from mobilebert_common.pipeline_base import load_tokenizer
 from mobilebert_common.training.data import has_labels, plan_labels, read_examples
 from mobilebert_common.training.evaluation import Evaluator
-from mobilebert_common.training.features import MaskedLM, collate, encode, target_count
+from mobilebert_common.training.features import MaskedLM, check_vocabulary, collate, encode, target_count
 from mobilebert_common.training.options import CLASS_LABELS, DEFAULT_MAX_LENGTH, TrainOptions
 from mobilebert_common.training.schedule import StepPlan, step_batches
 
@@ -80,9 +80,12 @@ def _resume_point(o: TrainOptions) -> Optional[str]:
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"output_dir {out} is a file; give a directory")
     found = checkpoints(out)
-    if o.resume:
-        return found[-1] if found else None
     held = [os.path.basename(p) for p in found[-1:]] + [CONFIG_NAME] * os.path.isfile(os.path.join(out, CONFIG_NAME))
+    if o.resume:
+        if not found and held:
+            raise ValueError(f"output_dir {out} holds a model (config.json) but no checkpoint to resume from; "
+                             "choose a new directory")
+        return found[-1] if found else None
     if held:
         raise ValueError(f"output_dir {out} already holds a training run ({', '.join(held)}); pass resume=True "
                          "(--resume) to continue it, or choose a new directory")
@@ -138,6 +141,8 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
     max_length = _max_length(o, config, tokenizer)
     train = encode(o.task, train_examples, tokenizer, max_length, label2id, o.doc_stride)
     evaluation = encode(o.task, eval_examples, tokenizer, max_length, label2id, o.doc_stride) if eval_examples else None
+    for encoded in filter(None, (train, evaluation)):
+        check_vocabulary(encoded, config.vocab_size)
     plan = StepPlan.make(len(train.features), backend.num_replicas, o.batch_size, o.grad_accum, o.epochs,
                          o.warmup_ratio)
     settings = {**{k: getattr(o, k) for k in RUN_SETTINGS}, "max_length": max_length, "framework": backend.framework,
@@ -162,7 +167,8 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
                   f"mobilebert train: no checkpoint in {o.output_dir}; starting from the beginning", file=sys.stderr)
     backend.reseed(derived_seed(o.seed, step, backend.process_index))
 
-    pad_id, masker = tokenizer.pad_token_id, MaskedLM(tokenizer, o.seed) if o.task == "fill-mask" else None
+    pad_id = tokenizer.pad_token_id
+    masker = MaskedLM(tokenizer, o.seed, config.vocab_size) if o.task == "fill-mask" else None
     bar = _progress_bar(o, plan, step, backend)
     epoch_loss = np.asarray(progress.get("epoch_loss", [0.0, 0.0])) * backend.is_main  # counted once
     for epoch in range(step // plan.steps_per_epoch, o.epochs):
@@ -177,19 +183,20 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
                                 for c in chunks])
                 counts.append([target_count(o.task, b) for b in batches[-1]])
                 rows += sum(len(c) for c in chunks) * backend.process_count
+            lr = backend.learning_rate()  # the rate this step uses
             loss, targets = backend.train_step(batches, counts)
             seconds += time.perf_counter() - started
             epoch_loss += (loss, targets)
             step += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss / max(targets, 1):.4g}", lr=f"{backend.learning_rate():.3g}",
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss / max(targets, 1):.4g}", lr=f"{lr:.3g}",
                                 examples_per_s=f"{rows / max(seconds, 1e-9):.1f}")
             epoch_done = s == plan.steps_per_epoch - 1
             if epoch_done:
                 total = backend.all_sum(epoch_loss)
                 record = {"epoch": epoch + 1, "step": step, "train_loss": float(total[0] / max(total[1], 1)),
-                          "learning_rate": backend.learning_rate(),
+                          "learning_rate": lr,
                           "train_examples_per_second": rows / max(seconds, 1e-9)}
                 if evaluation is not None:
                     record.update(_evaluate(o, backend, evaluation, id2label, pad_id, max_length, masker))
