@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler
 
 from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
-from mobilebert_common.training.options import HEAD_CLASSES, EVAL_OUTPUTS, label_keys, make_options
+from mobilebert_common.training.options import EVAL_OUTPUTS, HEAD_CLASSES, make_options
 from mobilebert_common.training.schedule import linear_schedule
 from mobilebert_pt import modeling  # the task classes; not through the package, whose train() is this module's
 

@@ -28,7 +28,7 @@ import tf_keras as keras
 
 from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
-from mobilebert_common.training.options import HEAD_CLASSES, EVAL_OUTPUTS, make_options
+from mobilebert_common.training.options import EVAL_OUTPUTS, HEAD_CLASSES, make_options
 from mobilebert_common.training.schedule import linear_schedule, shard
 from mobilebert_common.weight_files import PT_WEIGHTS_NAMES, TF_WEIGHTS_NAME
 from mobilebert_tf import heads  # the task classes; not through the package, whose train() is this module's
@@ -143,7 +143,8 @@ class KerasBackend:
                 layer.trainable = False
         left = sorted(names[id(v)] for v in self.model.trainable_variables if names.get(id(v)) in unused)
         if left:
-            raise ValueError(f"weights {left} are never read by this config but could not be frozen: their layers hold used weights too")
+            raise ValueError(f"weights {left} are never read by this config but could not be frozen: their layers "
+                             "hold used weights too")
 
     def setup_optimizer(self, options, plan) -> None:
         with self.strategy.scope():

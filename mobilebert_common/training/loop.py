@@ -44,7 +44,7 @@ from mobilebert_common.files import atomic_write_text
 from mobilebert_common.pipeline_base import load_tokenizer
 from mobilebert_common.training.data import has_labels, plan_labels, read_examples
 from mobilebert_common.training.evaluation import Evaluator
-from mobilebert_common.training.features import MaskedLM, check_vocabulary, collate, encode, target_count
+from mobilebert_common.training.features import Encoded, MaskedLM, check_vocabulary, collate, encode, target_count
 from mobilebert_common.training.options import CLASS_LABELS, DEFAULT_MAX_LENGTH, TrainOptions
 from mobilebert_common.training.schedule import StepPlan, step_batches
 
@@ -122,8 +122,26 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0] >> 1)
 
 
-def run_training(o: TrainOptions, backend) -> TrainResult:
-    # ---- inputs checked before anything is written
+@dataclass
+class _Prepared:
+    """What a run reads before it writes anything."""
+
+    checkpoint: Optional[str]  # to resume from
+    source: str  # the model (and tokenizer) to load: the checkpoint, else options.model
+    tokenizer: object
+    config: MobileBertConfig
+    overrides: dict  # config changes for the head (labels)
+    id2label: Optional[dict]
+    max_length: int
+    train: Encoded
+    evaluation: Optional[Encoded]
+    plan: StepPlan
+    settings: dict  # what a checkpoint of this run records, and a resumed run must match
+    progress: dict  # the checkpoint's progress.json ({} when starting anew)
+
+
+def _prepare(o: TrainOptions, backend) -> _Prepared:
+    """Everything that can fail on the user's input, checked before anything is written."""
     checkpoint = _resume_point(o)
     source = checkpoint or o.model
     tokenizer = load_tokenizer(None, source)
@@ -134,16 +152,15 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
     if o.task in CLASS_LABELS:
         id2label, new = plan_labels(config.id2label, train_examples, o.task)
         overrides = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()},
-                     "ignore_mismatched_sizes": new or not has_labels(config.id2label)}
+                     "ignore_mismatched_sizes": new or not has_labels(config.id2label)}  # a new head for new labels
         if o.task == "text-classification":
             overrides["problem_type"] = "single_label_classification"
-    label2id = overrides.get("label2id")
     max_length = _max_length(o, config, tokenizer)
-    train = encode(o.task, train_examples, tokenizer, max_length, label2id, o.doc_stride)
-    evaluation = encode(o.task, eval_examples, tokenizer, max_length, label2id, o.doc_stride) if eval_examples else None
-    for encoded in filter(None, (train, evaluation)):
-        check_vocabulary(encoded, config.vocab_size)
-    plan = StepPlan.make(len(train.features), backend.num_replicas, o.batch_size, o.grad_accum, o.epochs,
+    encoded = [encode(o.task, examples, tokenizer, max_length, overrides.get("label2id"), o.doc_stride)
+               if examples else None for examples in (train_examples, eval_examples)]
+    for data in filter(None, encoded):
+        check_vocabulary(data, config.vocab_size)
+    plan = StepPlan.make(len(encoded[0].features), backend.num_replicas, o.batch_size, o.grad_accum, o.epochs,
                          o.warmup_ratio)
     settings = {**{k: getattr(o, k) for k in RUN_SETTINGS}, "max_length": max_length, "framework": backend.framework,
                 "num_replicas": backend.num_replicas, "train_sha256": _file_digest(o.train_file)}
@@ -152,37 +169,42 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
         with open(os.path.join(checkpoint, PROGRESS_NAME), encoding="utf-8") as f:
             progress = json.load(f)
         _check_same_run(checkpoint, progress["settings"], settings)
+    return _Prepared(checkpoint, source, tokenizer, config, overrides, id2label, max_length, *encoded, plan, settings,
+                     progress)
 
-    # ---- model and optimiser
-    model = backend.load(source, o.task, overrides, o)
-    backend.setup_optimizer(o, plan)
-    if checkpoint:
-        backend.load_state(checkpoint)
-    step = progress.get("step", 0)
-    records = _read_metrics(o.output_dir, step) if checkpoint else []
+
+def run_training(o: TrainOptions, backend) -> TrainResult:
+    run = _prepare(o, backend)
+    model = backend.load(run.source, o.task, run.overrides, o)
+    backend.setup_optimizer(o, run.plan)
+    if run.checkpoint:
+        backend.load_state(run.checkpoint)
+    step = run.progress.get("step", 0)
+    records = _read_metrics(o.output_dir, step) if run.checkpoint else []
     if backend.is_main:
         _remove_staging_leftovers(o.output_dir)
         if o.resume:
-            print(f"mobilebert train: resuming from {checkpoint}" if checkpoint else
+            print(f"mobilebert train: resuming from {run.checkpoint}" if run.checkpoint else
                   f"mobilebert train: no checkpoint in {o.output_dir}; starting from the beginning", file=sys.stderr)
     backend.reseed(derived_seed(o.seed, step, backend.process_index))
 
-    pad_id = tokenizer.pad_token_id
-    masker = MaskedLM(tokenizer, o.seed, config.vocab_size) if o.task == "fill-mask" else None
+    plan, features = run.plan, run.train.features
+    masker = MaskedLM(run.tokenizer, o.seed, run.config.vocab_size) if o.task == "fill-mask" else None
     bar = _progress_bar(o, plan, step, backend)
-    epoch_loss = np.asarray(progress.get("epoch_loss", [0.0, 0.0])) * backend.is_main  # counted once
+    # [sum of loss * targets, targets] of the epoch so far; a resumed run's earlier part is counted once, by the main process
+    epoch_loss = np.asarray(run.progress.get("epoch_loss", [0.0, 0.0])) * backend.is_main
     for epoch in range(step // plan.steps_per_epoch, o.epochs):
-        orders = backend.replica_orders(len(train.features), epoch, o.seed)
-        rows, seconds = 0, 0.0
+        orders = backend.replica_orders(len(features), epoch, o.seed)
+        rows, seconds = 0, 0.0  # rows read by every process, seconds spent in steps
         for s in range(step - epoch * plan.steps_per_epoch, plan.steps_per_epoch):
             started = time.perf_counter()
-            batches, counts = [], []
+            batches, counts = [], []  # per replica this process feeds: its micro-batches, their targets
             for order in orders:
                 chunks = step_batches(order, o.batch_size, o.grad_accum, s)
-                batches.append([collate(o.task, [train.features[i] for i in c], pad_id, max_length, (masker, (0, epoch)))
-                                for c in chunks])
+                batches.append([collate(o.task, [features[i] for i in c], run.tokenizer.pad_token_id, run.max_length,
+                                        (masker, (0, epoch))) for c in chunks])
                 counts.append([target_count(o.task, b) for b in batches[-1]])
-                rows += sum(len(c) for c in chunks) * backend.process_count
+                rows += sum(map(len, chunks)) * backend.process_count
             lr = backend.learning_rate()  # the rate this step uses
             loss, targets = backend.train_step(batches, counts)
             seconds += time.perf_counter() - started
@@ -195,21 +217,15 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
             epoch_done = s == plan.steps_per_epoch - 1
             if epoch_done:
                 total = backend.all_sum(epoch_loss)
-                record = {"epoch": epoch + 1, "step": step, "train_loss": float(total[0] / max(total[1], 1)),
-                          "learning_rate": lr,
-                          "train_examples_per_second": rows / max(seconds, 1e-9)}
-                if evaluation is not None:
-                    record.update(_evaluate(o, backend, evaluation, id2label, pad_id, max_length, masker))
-                records.append(record)
+                records.append({"epoch": epoch + 1, "step": step, "train_loss": float(total[0] / max(total[1], 1)),
+                                "learning_rate": lr, "train_examples_per_second": rows / max(seconds, 1e-9)})
+                if run.evaluation is not None:
+                    records[-1].update(_evaluate(o, backend, run, masker))
                 epoch_loss[:] = 0
                 if backend.is_main:
-                    atomic_write_text(os.path.join(o.output_dir, METRICS_NAME),
-                                      "".join(json.dumps(r) + "\n" for r in records))
-                    if bar is not None:
-                        bar.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items()
-                                                                      if k not in ("epoch", "step")))
+                    _write_metrics(o.output_dir, records, bar)
             if (epoch_done and o.save_every_epoch) or (o.save_steps and step % o.save_steps == 0):
-                _save_checkpoint(o, backend, tokenizer, step, settings, epoch_loss)
+                _save_checkpoint(o, backend, run, step, epoch_loss)
                 backend.reseed(derived_seed(o.seed, step, backend.process_index))
     if bar is not None:
         bar.close()
@@ -217,30 +233,38 @@ def run_training(o: TrainOptions, backend) -> TrainResult:
     if backend.is_main:  # the final model: the output directory itself, in the hub's layout
         with staged_directory(o.output_dir) as stage:
             backend.save_model(stage)
-            tokenizer.save_pretrained(stage)
+            run.tokenizer.save_pretrained(stage)
     backend.barrier()
     return TrainResult(o.output_dir, step, records, model, backend.is_main)
 
 
-def _save_checkpoint(o: TrainOptions, backend, tokenizer, step: int, settings: dict, epoch_loss) -> None:
+def _write_metrics(output_dir: str, records: List[dict], bar) -> None:
+    atomic_write_text(os.path.join(output_dir, METRICS_NAME), "".join(json.dumps(r) + "\n" for r in records))
+    if bar is not None:
+        last = records[-1]
+        bar.write(f"epoch {last['epoch']}: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("epoch", "step")))
+
+
+def _save_checkpoint(o: TrainOptions, backend, run: _Prepared, step: int, epoch_loss) -> None:
     total = backend.all_sum(epoch_loss)  # the unfinished epoch's loss, so a resumed run reports the same
     if backend.is_main:
         with staged_directory(os.path.join(o.output_dir, f"checkpoint-{step}")) as stage:
             backend.save_model(stage)
-            tokenizer.save_pretrained(stage)
+            run.tokenizer.save_pretrained(stage)
             backend.save_state(stage)
             with open(os.path.join(stage, PROGRESS_NAME), "w", encoding="utf-8") as f:  # last: the checkpoint is complete
-                json.dump({"step": step, "settings": settings, "epoch_loss": total.tolist()}, f, indent=2)
+                json.dump({"step": step, "settings": run.settings, "epoch_loss": total.tolist()}, f, indent=2)
     backend.barrier()
 
 
-def _evaluate(o: TrainOptions, backend, evaluation, id2label, pad_id: int, cap: int, masker) -> dict:
+def _evaluate(o: TrainOptions, backend, run: _Prepared, masker) -> dict:
     """Each process scores the examples i with i % process_count == process_index; the sums are added up."""
-    evaluator = Evaluator(o.task, evaluation, id2label)
-    mine = [f for f in evaluation.features if f["example"] % backend.process_count == backend.process_index]
+    evaluator = Evaluator(o.task, run.evaluation, run.id2label)
+    mine = [f for f in run.evaluation.features if f["example"] % backend.process_count == backend.process_index]
     for first in range(0, len(mine), o.batch_size):
         features = mine[first:first + o.batch_size]
-        batch = collate(o.task, features, pad_id, cap, (masker, (1,)))  # fill-mask: the same masks every epoch
+        # fill-mask: key (1,) gives the same masks every epoch, apart from the training draws (0, epoch)
+        batch = collate(o.task, features, run.tokenizer.pad_token_id, run.max_length, (masker, (1,)))
         evaluator.add(features, batch, backend.predict(batch))
     return evaluator.scores(backend.all_sum(evaluator.sums()))
 
