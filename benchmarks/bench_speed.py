@@ -5,7 +5,9 @@
                                       [--threads N] [--layers N] [--device all|cpu|cuda] [--dtypes float32,bfloat16]
                                       [--dynamic-compile] [--seed 0] [--json PATH]
 
-Quick smoke run (well under a minute): python3 benchmarks/bench_speed.py --layers 2 --cases 1x128 --repeats 2
+Quick smoke run, every path (about 45 s of CPU time):
+    python3 benchmarks/bench_speed.py --layers 2 --cases 1x128 --repeats 2
+On a busy machine, --threads 1 gives steadier ratios: threads that wait for a core stall the others.
 
 The weights: the config of the `mobilebert-uncased` preset (mobilebert_cli/demo.py; google/mobilebert-uncased:
 24 layers, H = 512, V = 30,522; --layers overrides num_hidden_layers) with random weights (seeded), saved
@@ -30,13 +32,16 @@ compilation for compile / xla, is reported as "first"), then --repeats rounds al
 theirs, ours, theirs... in this one process; medians are reported, and the ratio transformers / ours
 (above 1: ours is faster). The outputs (full masked-LM logits (B, T, V), or the backbone's
 last_hidden_state (B, T, H)) of the warm-up calls are compared: max|ours - theirs| / max(1, max|theirs|),
-at most 1e-5 in float32 (the exit status is 1 otherwise); in bfloat16 the difference is reported only.
+at most 1e-5 in float32; in bfloat16 the difference is reported only. A path that fails (a compiler
+error...) is a row with its error and the others still run; the exit status is 1 if any row failed or
+differs.
 (The two LayerNorms where transformers' PyTorch code takes torch's default epsilon, not layer_norm_eps, are
 NoNorm in this config: the epsilon plays no part here.)
 FLOPs per forward are counted from the config (benchmarks/flops.py says what is counted; the count is
 checked against torch's FlopCounterMode on transformers' PyTorch model) and divided by the median time,
 held against the peak: the best float32 (or bfloat16) matrix product measured in this run, torch and
-TensorFlow each, at the sizes that matter. Results go to --json (default benchmarks/results/speed-HOST.json).
+TensorFlow each, at the sizes that matter, before and after their rows (in the closing summary table).
+Results go to --json (default benchmarks/results/speed-HOST.json, not committed), rewritten after every row.
 
 Timings are noisy on a shared machine: run it on an idle one, and compare only rows of one run.
 transformers is a test-only reference: nothing of the suite imports it.
@@ -187,24 +192,6 @@ def alternate(calls: dict, repeats: int, sync) -> tuple:
     return times, firsts, outputs
 
 
-def best_product(matmul, sync, repeats: int) -> list:
-    """[(m, k, n, GFLOP/s)] per PEAK_SIZES: the fastest of `repeats` products after a warm-up.
-    matmul(m, k, n) returns a function that computes one product of fresh random matrices of that size."""
-    out = []
-    for m, k, n in PEAK_SIZES:
-        fn = matmul(m, k, n)
-        fn()
-        sync()
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            sync()
-            seconds.append(time.perf_counter() - start)
-        out.append((m, k, n, 2 * m * k * n / min(seconds) / 1e9))
-    return out
-
-
 class Results:
     """The rows and the facts of the run, rewritten (atomically) to the JSON file after every row."""
 
@@ -220,17 +207,52 @@ class Results:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
 
+    def measure_peak(self, framework: str, device: str, dtype: str, matmul, sync) -> None:
+        """Matrix products of PEAK_SIZES, the best of a few each: matmul(m, k, n) returns a function computing one
+        product of random matrices of that size. Measured before and after a framework's rows: on a shared machine
+        the load changes, and the best of both is nearer the machine's peak."""
+        repeats = 2 if device == "cpu" else 20
+        for m, k, n in PEAK_SIZES:
+            fn = matmul(m, k, n)
+            fn()
+            sync()
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                sync()
+                seconds.append(time.perf_counter() - start)
+            self.data["peaks"].append(dict(framework=framework, device=device, dtype=dtype, m=m, k=k, n=n,
+                                           gflops=2 * m * k * n / min(seconds) / 1e9))
+        best = max(p["gflops"] for p in self.data["peaks"] if (p["framework"], p["device"], p["dtype"]) ==
+                   (framework, device, dtype))
+        self.say(f"{framework} {device} {dtype} matrix-product peak so far: {best:.1f} GFLOP/s")
+
     def peak(self, device: str, dtype: str) -> float:
+        """GFLOP/s: the best product measured on the device in the dtype, by either framework."""
         found = [p["gflops"] for p in self.data["peaks"] if p["device"] == device and p["dtype"] == dtype]
         return max(found) if found else float("nan")
 
 
 HEADER = (f"{'fw':3s} {'path':9s} {'device':7s} {'dtype':9s} {'case':16s} {'ours ms':>9s} {'theirs ms':>9s} "
-          f"{'theirs/ours':>11s} {'vs eager':>8s} {'ours GFLOP/s':>12s} {'%peak':>6s} {'theirs GFLOP/s':>14s} "
+          f"{'theirs/ours':>11s} {'vs eager':>8s} {'ours GFLOP/s':>12s} {'theirs GFLOP/s':>14s} "
           f"{'first s ours/theirs':>19s} {'max rel diff':>12s}")
-
-
 WHAT = ("framework", "path", "device", "dtype", "head", "batch", "seq")  # what a row is about
+
+
+def row_line(row: dict, with_peak: bool = False) -> str:
+    what = (f"{row['framework']:3s} {row['path']:9s} {row['device']:7s} {row['dtype']:9s} "
+            f"{case_name(row['head'], row['batch'], row['seq']):16s}")
+    if "error" in row:
+        return f"{what} FAILED: {row['error'][:500]}"
+    vs_eager = f"{row['ratio_vs_theirs_eager']:8.2f}" if row["ratio_vs_theirs_eager"] else f"{'-':>8s}"
+    verdict = {None: "   ", True: " ok", False: " DIFFER"}[row["agree"]]
+    line = (f"{what} {row['ours_s'] * 1e3:9.1f} {row['theirs_s'] * 1e3:9.1f} {row['ratio']:11.2f} {vs_eager} "
+            f"{row['ours_gflops']:12.1f} {row['theirs_gflops']:14.1f} "
+            f"{row['ours_first_s']:9.2f}/{row['theirs_first_s']:<9.2f} {row['max_rel_diff']:12.2e}{verdict}")
+    if with_peak:
+        line += f" {100 * row['ours_peak_fraction']:5.1f}%/{100 * row['theirs_peak_fraction']:.1f}%"
+    return line
 
 
 def record(results: Results, what: tuple, run) -> dict:
@@ -238,39 +260,45 @@ def record(results: Results, what: tuple, run) -> dict:
     ratio, GFLOP/s and agreement printed and kept. A failure (a compiler error...) becomes a row with its error,
     and the other rows still run. Returns the row."""
     row = dict(zip(WHAT, what))
-    framework, path, device, dtype, head, batch, seq = what
     try:
         times, firsts, ours_out, theirs_out, *eager = run()
     except Exception as err:  # reported in the table and in the exit status, not hidden
         row["error"] = f"{type(err).__name__}: {err}"
         results.data["rows"].append(row)
         results.save()
-        results.say(f"{framework:3s} {path:9s} {device:7s} {dtype:9s} {case_name(head, batch, seq):16s} FAILED: "
-                    f"{row['error'][:500]}")
+        results.say(row_line(row))
         return row
-    flops = results.data["flops"][case_name(head, batch, seq)]["total"]
+    flops = results.data["flops"][case_name(row["head"], row["batch"], row["seq"])]["total"]
     ours_s, theirs_s = statistics.median(times["ours"]), statistics.median(times["theirs"])
     theirs_eager_s = eager[0] if eager else None
     diff = relative_difference(ours_out, theirs_out)
-    peak = results.peak(device, dtype) * 1e9  # FLOP/s
-    row.update(ours_s=ours_s, theirs_s=theirs_s, ratio=theirs_s / ours_s, ours_times=times["ours"],
+    row.update(flops=flops, ours_s=ours_s, theirs_s=theirs_s, ratio=theirs_s / ours_s, ours_times=times["ours"],
                theirs_times=times["theirs"], ours_first_s=firsts["ours"], theirs_first_s=firsts["theirs"],
                ours_gflops=flops / ours_s / 1e9, theirs_gflops=flops / theirs_s / 1e9,
-               ours_peak_fraction=flops / ours_s / peak, theirs_peak_fraction=flops / theirs_s / peak,
-               max_rel_diff=diff, agree=diff <= TOLERANCE if dtype == "float32" else None,
+               max_rel_diff=diff, agree=diff <= TOLERANCE if row["dtype"] == "float32" else None,
                theirs_eager_s=theirs_eager_s, ratio_vs_theirs_eager=theirs_eager_s / ours_s if theirs_eager_s else None)
     results.data["rows"].append(row)
     results.save()
     if results.header_due:
         print(HEADER)
         results.header_due = False
-    vs_eager = f"{row['ratio_vs_theirs_eager']:8.2f}" if theirs_eager_s else f"{'-':>8s}"
-    verdict = {None: "", True: " ok", False: " DIFFER"}[row["agree"]]
-    print(f"{framework:3s} {path:9s} {device:7s} {dtype:9s} {case_name(head, batch, seq):16s} {ours_s * 1e3:9.1f} "
-          f"{theirs_s * 1e3:9.1f} {row['ratio']:11.2f} {vs_eager} {row['ours_gflops']:12.1f} "
-          f"{100 * row['ours_peak_fraction']:5.1f}% {row['theirs_gflops']:14.1f} "
-          f"{firsts['ours']:9.2f}/{firsts['theirs']:<9.2f} {diff:12.2e}{verdict}", flush=True)
+    print(row_line(row), flush=True)
     return row
+
+
+def summary(results: Results) -> None:
+    """Every row again, with its share of the peak (the best product of the whole run on its device and dtype)."""
+    for row in results.data["rows"]:
+        if "error" not in row:
+            peak = results.peak(row["device"], row["dtype"])
+            row.update(peak_gflops=peak, ours_peak_fraction=row["ours_gflops"] / peak,
+                       theirs_peak_fraction=row["theirs_gflops"] / peak)
+    peaks = sorted({(p["device"], p["dtype"]) for p in results.data["peaks"]})
+    print("\nsummary; peak (best matrix product of the run, torch or TensorFlow): "
+          + ", ".join(f"{d} {t} {results.peak(d, t):.1f} GFLOP/s" for d, t in peaks))
+    print(f"{HEADER} {'%peak ours/theirs'}")
+    for row in results.data["rows"]:
+        print(row_line(row, with_peak=True))
 
 
 def quiet_loading():
@@ -287,16 +315,13 @@ def quiet_loading():
 # ------------------------------------------------------------------------------------------- PyTorch
 
 
-def torch_peaks(torch, device: str, dtype: str, results: Results, sync):
-    torch_dtype = getattr(torch, dtype)
-
+def torch_matmul(torch, device: str, dtype: str):
     def matmul(m, k, n):
-        a = torch.randn(m, k, device=device, dtype=torch_dtype)
-        b = torch.randn(k, n, device=device, dtype=torch_dtype)
+        a = torch.randn(m, k, device=device, dtype=getattr(torch, dtype))
+        b = torch.randn(k, n, device=device, dtype=getattr(torch, dtype))
         return lambda: torch.mm(a, b)
 
-    for m, k, n, gflops in best_product(matmul, sync, repeats=2 if device == "cpu" else 20):
-        results.data["peaks"].append(dict(framework="pt", device=device, dtype=dtype, m=m, k=k, n=n, gflops=gflops))
+    return matmul
 
 
 def check_flop_count(torch, model, config, head: str, results: Results) -> None:
@@ -333,8 +358,7 @@ def run_pytorch(args, config, directory: str, results: Results):
     for device in devices:
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         for dtype in args.dtypes or (["float32"] if device == "cpu" else ["float32", "bfloat16"]):
-            torch_peaks(torch, device, dtype, results, sync)
-            results.say(f"torch {device} {dtype} matrix-product peak: {results.peak(device, dtype):.1f} GFLOP/s")
+            results.measure_peak("torch", device, dtype, torch_matmul(torch, device, dtype), sync)
             for head in dict.fromkeys(h for h, _, _ in args.cases):
                 ours_cls, theirs_cls = classes[head]
                 models = {"ours": ours_cls.from_pretrained(directory), "theirs": theirs_cls.from_pretrained(directory)}
@@ -350,6 +374,7 @@ def run_pytorch(args, config, directory: str, results: Results):
                 torch.compiler.reset()  # drop the compiled graphs of these models (and their recompile counts)
                 if device == "cuda":
                     torch.cuda.empty_cache()
+            results.measure_peak("torch", device, dtype, torch_matmul(torch, device, dtype), sync)
 
 
 def pytorch_case(torch, args, models: dict, inputs: dict, where: tuple, results: Results, sync) -> None:
@@ -409,11 +434,7 @@ def run_keras(args, config, directory: str, results: Results):
         a, b = tf.random.normal((m, k)), tf.random.normal((k, n))
         return lambda: tf.linalg.matmul(a, b)
 
-    for m, k, n, gflops in best_product(matmul, sync, repeats=2 if device == "cpu" else 20):
-        results.data["peaks"].append(dict(framework="tf", device=device, dtype="float32", m=m, k=k, n=n, gflops=gflops))
-    best = max(p["gflops"] for p in results.data["peaks"] if p["framework"] == "tf")
-    results.say(f"TensorFlow {device} float32 matrix-product peak: {best:.1f} GFLOP/s "
-                f"(held against: {results.peak(device, 'float32'):.1f}, the best of torch and TensorFlow)")
+    results.measure_peak("tensorflow", device, "float32", matmul, sync)
     classes = {"masked_lm": (mobilebert_tf.TFMobileBertForMaskedLM, transformers.TFMobileBertForMaskedLM),
                "backbone": (mobilebert_tf.TFMobileBertModel, transformers.TFMobileBertModel)}
     for head in dict.fromkeys(h for h, _, _ in args.cases):
@@ -437,6 +458,7 @@ def run_keras(args, config, directory: str, results: Results):
                     return times, firsts, outs["ours"].numpy(), outs["theirs"].numpy()
 
                 record(results, ("tf", path, device, "float32", head, batch, seq), timed)
+    results.measure_peak("tensorflow", device, "float32", matmul, sync)
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -522,14 +544,14 @@ def main(argv=None) -> int:
         if "tf" in frameworks:
             run_keras(args, config, dirs["tf"], results)
     rows = results.data["rows"]
+    summary(results)
     results.data["seconds"] = time.perf_counter() - started
     results.save()
     differ = [r for r in rows if r.get("agree") is False]
     failed = [r for r in rows if "error" in r]
-    print(f"ratio: transformers time / our time (above 1: ours is faster); "
-          f"vs eager: transformers eager / ours compiled; %peak: ours against the best matrix product measured on "
-          f"that device and dtype; first: the warm-up call (compilation included); max rel diff: "
-          f"max|ours - theirs| / max(1, max|theirs|), float32 within {TOLERANCE:g}")
+    print(f"theirs/ours: transformers time / our time (above 1: ours is faster); vs eager: transformers eager / ours "
+          f"compiled; first: the warm-up call (compilation included); max rel diff: max|ours - theirs| / "
+          f"max(1, max|theirs|), float32 within {TOLERANCE:g}; ms: medians")
     print(f"{len(rows)} rows in {results.data['seconds']:.0f} s; written to {args.json}")
     if differ or failed:
         print(f"bench_speed: {len(differ)} float32 row(s) DIFFER beyond {TOLERANCE:g}, {len(failed)} FAILED",
