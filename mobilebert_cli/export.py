@@ -14,10 +14,16 @@ import os
 import sys
 import textwrap
 
-from mobilebert_common.export import DEFAULT_SEQ_LEN, EXTRA, PARITY_TOLERANCE, check_format, export_tasks, plan_export
-from mobilebert_common.quantization import NONE, QUANTIZATIONS
+from mobilebert_cli.interrupt import raise_if_interrupted
 
-DESCRIPTION = f"""\
+
+def description() -> str:
+    from mobilebert_common.export import EXTRA, PARITY_TOLERANCE
+    from mobilebert_common.quantization import QUANTIZATIONS
+
+    meanings = "\n".join(textwrap.fill(meaning, 100, initial_indent=f"  {name:<14}", subsequent_indent=" " * 16)
+                         for name, meaning in QUANTIZATIONS.items())
+    return f"""\
 Export one head of a MobileBERT checkpoint for on-device use and check it there:
   tflite  from the Keras model (tf.lite.TFLiteConverter), run in the LiteRT interpreter
   onnx    from the PyTorch model (torch.onnx.export), checked by onnx.checker, run in ONNX Runtime
@@ -28,13 +34,16 @@ and the exit status is 1. Quantized exports report their drift. OUT is written a
 over an existing file without --force. Needs the {EXTRA!r} extra: pip install "mobilebert-suite[{EXTRA}]".
 
 quantization:
-""" + "\n".join(textwrap.fill(meaning, 100, initial_indent=f"  {name:<14}", subsequent_indent=" " * 16)
-              for name, meaning in QUANTIZATIONS.items())
+{meanings}"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    # Imported here, not at the top: `mobilebert` imports only the standard library before main() runs.
+    from mobilebert_common.export import DEFAULT_SEQ_LEN, export_tasks
+    from mobilebert_common.quantization import NONE, QUANTIZATIONS
+
     parser = subparsers.add_parser("export", help="export a head to TFLite (LiteRT) or ONNX, parity measured and printed",
-                                   description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", metavar="OUT", help="the file to write (e.g. mobilebert.tflite, mobilebert.onnx)")
     parser.add_argument("--format", required=True, help="tflite or onnx")
     parser.add_argument("--model", required=True, help="checkpoint directory or hub repo id (e.g. google/mobilebert-uncased)")
@@ -51,6 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mobilebert_common.export import check_format, plan_export
+
     options = dict(seq_len=args.seq_len, dynamic=args.dynamic, quantize=args.quantize, force=args.force)
     try:
         # Every argument is checked before torch or TensorFlow loads (seconds): mistakes show at once.
@@ -62,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
             from mobilebert_tf import export_tflite as export
         export(args.model, args.task, args.out, **options)
     except (ValueError, OSError, ImportError) as err:
+        raise_if_interrupted()  # e.g. an ImportError that a Ctrl-C caused
         print(f"mobilebert export: error: {err}", file=sys.stderr)
         return 1
     return 0
