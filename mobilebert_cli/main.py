@@ -27,6 +27,7 @@ import sys
 import warnings
 from itertools import islice
 
+from mobilebert_cli import export as export_command
 from mobilebert_cli import train as train_command
 from mobilebert_cli.interrupt import handled, raise_if_interrupted
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load MobileBERT in both frameworks through a converted checkpoint and compare logits",
                    add_help=False)
     train_command.add_parser(sub)
+    export_command.add_parser(sub)
     return parser
 
 
@@ -232,6 +234,8 @@ def main(argv=None) -> int:
             return 2
         if args.command == "train":
             return train_command.main(args)
+        if args.command == "export":
+            return export_command.main(args)
         try:
             return run(args)
         except StdoutClosed:  # as Unix tools do when their reader has gone: no message, status 0
