@@ -215,6 +215,19 @@ def test_float16_overflow_fails_and_names_the_reason(tmp_path):
 # ---------------------------------------------------------------------------------------- bad input
 
 
+def test_tflite_that_needs_flex_ops_is_refused(checkpoints, tmp_path):
+    """A fully dynamic Keras graph needs TF's StridedSlice (Flex): said, and refused, since the LiteRT
+    interpreter here cannot run it to check parity."""
+    mobilebert_tf = pytest.importorskip("mobilebert_tf")
+    out = tmp_path / "dynamic.tflite"
+    lines = []
+    with pytest.raises(ValueError, match=r"needs TensorFlow ops through SELECT_TF_OPS .*nothing written.*--seq-len N"):
+        mobilebert_tf.export_tflite(checkpoints["text-classification"], "text-classification", str(out), dynamic=True,
+                                    log=lines.append)
+    assert any("converting with SELECT_TF_OPS" in line and "tf.StridedSlice" in line for line in lines)
+    assert os.listdir(tmp_path) == []
+
+
 def test_unknown_format_task_and_quantization(checkpoints, tmp_path):
     out = tmp_path / "m.onnx"
     with pytest.raises(ValueError, match=r"unknown export format 'coreml'; choose one of: tflite, onnx"):
