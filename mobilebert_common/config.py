@@ -1,18 +1,25 @@
 """MobileBertConfig: the hyper-parameters of MobileBERT, read from and written to config.json.
 
 Field names and defaults are those of google/mobilebert-uncased's config.json, so a user's
-existing file loads as is and what we write loads in the tools they already have.
+existing file loads as is and what we write loads in the tools they already have. The options that
+every transformers PretrainedConfig takes are accepted too, with transformers 4.57.6's defaults and
+meaning, and config.json holds what transformers' ``save_pretrained`` writes: every MobileBERT key,
+and the PretrainedConfig keys that differ from their defaults.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import json
 import math
 import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional
+
+from mobilebert_common.devices import DTYPES, dtype_name
 
 CONFIG_NAME = "config.json"
 MODEL_TYPE = "mobilebert"
@@ -35,8 +42,34 @@ _BOOLS = (
 )
 
 
+# transformers' PretrainedConfig options that no MobileBERT computation reads, with their defaults: carried in
+# `extra` (where given and not at the default), read as attributes, written to config.json like unknown keys.
+CARRIED = {
+    "dtype": None, "chunk_size_feed_forward": 0, "finetuning_task": None, "task_specific_params": None,
+    "tokenizer_class": None, "prefix": None, "bos_token_id": None, "eos_token_id": None, "sep_token_id": None,
+    "decoder_start_token_id": None, "transformers_version": None, "tf_legacy_loss": False, "use_bfloat16": False,
+    # encoder-decoder options: only their defaults are allowed (see _check_encoder_only)
+    "is_decoder": False, "add_cross_attention": False, "is_encoder_decoder": False, "tie_encoder_decoder": False,
+    "cross_attention_hidden_size": None,
+}
+ENCODER_DECODER_OPTIONS = ("is_decoder", "add_cross_attention", "is_encoder_decoder", "tie_encoder_decoder",
+                           "cross_attention_hidden_size")
+# PretrainedConfig fields left out of config.json at these values (the defaults), as transformers' use_diff does.
+_DIFF_DEFAULTS = {
+    "output_hidden_states": False, "output_attentions": False, "return_dict": True, "torchscript": False,
+    "tie_word_embeddings": True, "pruned_heads": {}, "architectures": None, "problem_type": None,
+    "id2label": {0: "LABEL_0", 1: "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+}
+# Other spellings of a key, as transformers reads them: torch_dtype is the old name of dtype; JSON names the path _name_or_path.
+_ALIASES = {"torch_dtype": "dtype", "_name_or_path": "name_or_path"}
+# Accepted and dropped, as transformers does: a choice of attention kernel, not part of the model.
+_DROPPED = ("attn_implementation", "_attn_implementation", "_commit_hash", "true_hidden_size")
+
+
 @dataclass
-class MobileBertConfig:
+class _ConfigFields:
+    """The fields of MobileBertConfig, declared once (MobileBertConfig adds the constructor that takes any key)."""
+
     vocab_size: int = 30522  # WordPiece vocabulary (vocab.txt lines)
     hidden_size: int = 512  # width of the residual stream between layers ("inter-block" size)
     num_hidden_layers: int = 24  # transformer layers
@@ -66,12 +99,89 @@ class MobileBertConfig:
     problem_type: Optional[str] = None  # regression / single_label_classification / multi_label_classification
     architectures: Optional[list] = None  # class names the weights were saved from
     model_type: str = MODEL_TYPE
-    # Keys of a config.json that this class does not know: kept and written back unchanged.
+    # transformers' PretrainedConfig options the models act on (transformers' defaults):
+    output_hidden_states: bool = False  # models' default for output_hidden_states=None
+    output_attentions: bool = False  # models' default for output_attentions=None
+    return_dict: bool = True  # models' default for return_dict=None: output objects, else tuples
+    torchscript: bool = False  # True: tuples whatever return_dict says (use_return_dict), as in transformers
+    tie_word_embeddings: bool = True  # masked-LM decoder shares the word embeddings
+    pruned_heads: dict = field(default_factory=dict)  # {layer: [heads]}; only {} (no pruning) is supported
+    name_or_path: str = ""  # where the model was loaded from; not written to config.json
+    # Keys of a config.json that this class does not know, and the CARRIED options given: kept and written back.
     extra: dict = field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
+
+class MobileBertConfig(_ConfigFields):
+    """MobileBERT's hyper-parameters. Takes every field by keyword (or position, in field order) and, as
+    transformers' configs do, any other keyword: those are kept in ``extra``, read back as attributes
+    (``config.my_key``) and written to config.json."""
+
+    def __init__(self, *args, extra: Optional[dict] = None, **kwargs):
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError(f"extra (the config keys this class does not know) must be a dict, got {type(extra).__name__}")
+        values = _resolve_aliases({**(extra or {}), **kwargs})
+        fields = {k: v for k, v in values.items() if k in _FIELD_NAMES}
+        super().__init__(*args, extra={k: v for k, v in values.items() if k not in _FIELD_NAMES}, **fields)
+        self._settle_extra()
         self._settle_labels()
         self.validate()
+        self.__dict__["_ready"] = True  # from here on, attribute writes follow transformers' setters
+
+    # ------------------------------------------------------------------ transformers' attribute behaviour
+    def __getattr__(self, name):
+        """Keys kept in ``extra`` and the CARRIED options read as attributes (only reached when normal lookup fails)."""
+        extra = self.__dict__.get("extra")
+        if extra is not None and not name.startswith("__"):
+            if name in extra:
+                return extra[name]
+            if name in CARRIED:
+                return CARRIED[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        if not self.__dict__.get("_ready") or name.startswith("_"):
+            return super().__setattr__(name, value)
+        name = _ALIASES.get(name, name)
+        if name == "num_labels":
+            # as transformers: a new count replaces the labels with LABEL_0..LABEL_{n-1}
+            _check_int("num_labels", value)
+            if value != self.num_labels:
+                if value > MAX_LABELS:
+                    raise ValueError(f"num_labels must be at most {MAX_LABELS} (one named class each), got {value}")
+                self.__dict__["id2label"] = {i: f"LABEL_{i}" for i in range(value)}
+                self.__dict__["label2id"] = {f"LABEL_{i}": i for i in range(value)}
+            return super().__setattr__(name, value)
+        if name == "id2label":
+            value = _int_keyed_labels(value)
+            super().__setattr__("num_labels", len(value))  # num_labels follows id2label, as transformers' property does
+            return super().__setattr__(name, value)
+        if name in _FIELD_NAMES or isinstance(getattr(type(self), name, None), property):
+            return super().__setattr__(name, value)
+        # any other name is a config key, as in transformers: kept in extra and written to config.json
+        self.extra[name] = _checked_carried(name, value)
+        if name in CARRIED and self.extra[name] == CARRIED[name]:
+            del self.extra[name]
+
+    @property
+    def torch_dtype(self):
+        """transformers' older name of ``dtype`` (a name: "float32", "float16", "bfloat16", or None)."""
+        return self.dtype
+
+    @property
+    def use_return_dict(self) -> bool:
+        """Whether models return output objects: return_dict, unless torchscript asks for tuples (as transformers)."""
+        return self.return_dict and not self.torchscript
+
+    def _settle_extra(self):
+        """Dropped keys removed, CARRIED options checked and left out at their defaults."""
+        extra = self.extra
+        for key in _DROPPED:
+            extra.pop(key, None)
+        self.name_or_path = "" if self.name_or_path is None else os.fspath(self.name_or_path)
+        for key in list(extra):
+            extra[key] = _checked_carried(key, extra[key])
+            if key in CARRIED and extra[key] == CARRIED[key]:
+                del extra[key]
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -206,14 +316,13 @@ class MobileBertConfig:
             )
         if not isinstance(self.extra, dict):
             raise ValueError(f"extra (the config keys this class does not know) must be a dict, got {type(self.extra).__name__}")
-        if self.hidden_size % self.num_attention_heads:
+        if self.true_hidden_size % self.num_attention_heads:
+            # Attention runs at true_hidden_size: the bottleneck width with use_bottleneck, else hidden_size.
+            # (hidden_size itself need not divide when the bottleneck is on: no projection splits it into heads.)
+            name = "intra_bottleneck_size" if self.use_bottleneck else "hidden_size"
             raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
-            )
-        if self.use_bottleneck and self.intra_bottleneck_size % self.num_attention_heads:
-            raise ValueError(
-                f"intra_bottleneck_size ({self.intra_bottleneck_size}) must be divisible by "
-                f"num_attention_heads ({self.num_attention_heads})"
+                f"{name} ({self.true_hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads}): "
+                f"attention runs at {name}{' (use_bottleneck=True)' if self.use_bottleneck else ''}, split into heads"
             )
         if self.embedding_size > self.hidden_size:
             raise ValueError(
@@ -222,13 +331,26 @@ class MobileBertConfig:
             )
         if self.model_type != MODEL_TYPE:
             raise ValueError(f"model_type must be {MODEL_TYPE!r}, got {self.model_type!r}")
+        for name in ("output_hidden_states", "output_attentions", "return_dict", "torchscript", "tie_word_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        self.pruned_heads = _checked_pruned_heads(self.pruned_heads)
+        if not isinstance(self.name_or_path, str):
+            raise ValueError(f"name_or_path must be a str, got {self.name_or_path!r}")
 
     # ------------------------------------------------------------------ dict / JSON
     @classmethod
-    def from_dict(cls, values: dict, **overrides) -> "MobileBertConfig":
+    def from_dict(cls, values: dict, return_unused_kwargs: bool = False, **overrides):
         """A config from config.json's keys; ``overrides`` replace keys. Keys this class does not know,
-        whatever their names, go to ``extra`` and are written back unchanged by to_dict."""
-        values = dict(values)
+        whatever their names, go to ``extra`` and are written back unchanged.
+
+        With ``return_unused_kwargs=True`` (as transformers): (config, the overrides that name no config
+        attribute), and those are not applied."""
+        values, overrides = _resolve_aliases(values), _resolve_aliases(overrides)
+        unused = {}
+        if return_unused_kwargs:
+            known = _FIELD_NAMES | set(CARRIED) | set(_ALIASES) | set(values)
+            unused = {k: overrides.pop(k) for k in list(overrides) if k not in known}
         if "num_labels" in overrides and "id2label" not in overrides and "label2id" not in overrides:
             # A new label count replaces the saved labels (a checkpoint fine-tuned anew), as users'
             # tools do when num_labels is passed to from_pretrained.
@@ -237,23 +359,38 @@ class MobileBertConfig:
                 values.pop("id2label", None)
                 values.pop("label2id", None)
         values.update(overrides)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        kwargs = {k: v for k, v in values.items() if k in known}
-        extra = {k: v for k, v in values.items() if k not in known and k != "true_hidden_size"}  # derived, recomputed
-        return cls(**kwargs, extra=extra)
+        fields = {k: v for k, v in values.items() if k in _FIELD_NAMES}
+        config = cls(**fields, extra={k: v for k, v in values.items() if k not in _FIELD_NAMES})
+        return (config, unused) if return_unused_kwargs else config
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """Every setting, as transformers' to_dict gives it: the fields, the CARRIED options (defaults included),
+        the keys in extra, the derived true_hidden_size; JSON's string keys for id2label."""
+        out = {**CARRIED, **{name: getattr(self, name) for name in _FIELD_NAMES if name not in ("num_labels", "name_or_path")}}
+        out["_name_or_path"] = self.name_or_path
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["true_hidden_size"] = self.true_hidden_size
-        for key in ("architectures", "problem_type"):
-            if out[key] is None:
-                del out[key]
         out.update(self.extra)
-        return dict(sorted(out.items()))
+        return copy.deepcopy(dict(sorted(out.items())))
 
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_diff_dict(self) -> dict:
+        """What config.json holds, as transformers' save_pretrained writes it: every MobileBERT key, the
+        PretrainedConfig options that differ from their defaults, the keys in extra; not name_or_path."""
+        out = self.to_dict()
+        del out["_name_or_path"]
+        for key in CARRIED:
+            if key not in self.extra:
+                del out[key]
+        for key, default in _DIFF_DEFAULTS.items():
+            if getattr(self, key) == default:
+                del out[key]
+        if "id2label" in out and "label2id" not in out:
+            out["label2id"] = dict(self.label2id)  # the labels are written together, so a contradiction round-trips
+        return out
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        """config.json's text: to_diff_dict (use_diff=True, what save_pretrained writes) or to_dict."""
+        return json.dumps(self.to_diff_dict() if use_diff else self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "MobileBertConfig":
@@ -272,26 +409,31 @@ class MobileBertConfig:
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: {err}") from None
 
-    def to_json_file(self, path: str | os.PathLike) -> None:
+    def to_json_file(self, path: str | os.PathLike, use_diff: bool = True) -> None:
         from mobilebert_common.files import atomic_write_text
 
-        atomic_write_text(os.fspath(path), self.to_json_string())
+        atomic_write_text(os.fspath(path), self.to_json_string(use_diff))
 
     # ------------------------------------------------------------------ hub / directories
     @classmethod
-    def from_pretrained(cls, dir_or_repo_id: str | os.PathLike, **kwargs) -> "MobileBertConfig":
+    def from_pretrained(cls, dir_or_repo_id: str | os.PathLike, **kwargs):
         """Read config.json from a local directory (or file) or a hub repo id.
 
-        Hub keywords (revision, cache_dir, token, local_files_only) go to the resolver; any other
-        keyword overrides a config field, e.g. ``num_labels=3``.
+        Hub keywords (revision, cache_dir, token, local_files_only, force_download) go to the resolver; any
+        other keyword overrides a config key, e.g. ``num_labels=3`` or ``output_attentions=True``. With
+        ``return_unused_kwargs=True``: (config, the keywords that name no config attribute), as transformers.
         """
         from mobilebert_common.hub import HUB_KWARGS, resolve_file
 
         hub_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in HUB_KWARGS}
+        for key in ("_from_auto", "_from_pipeline"):  # transformers' telemetry flags
+            kwargs.pop(key, None)
         source = os.fspath(dir_or_repo_id)
         path = source if os.path.isfile(source) else resolve_file(source, CONFIG_NAME, **hub_kwargs)
         config = cls.from_json_file(path)
-        return cls.from_dict(config.to_dict(), **kwargs) if kwargs else config
+        if not kwargs:
+            return config
+        return cls.from_dict(config.to_dict(), **kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> str:
         os.makedirs(save_directory, exist_ok=True)
@@ -301,6 +443,14 @@ class MobileBertConfig:
 
     def copy(self, **changes) -> "MobileBertConfig":
         return self.from_dict(self.to_dict(), **changes)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(_ConfigFields)) - {"extra"}
+# help() and IDEs show the fields, as the dataclass constructor names them, and that any other key is taken.
+MobileBertConfig.__init__.__signature__ = inspect.signature(_ConfigFields.__init__).replace(
+    parameters=[*inspect.signature(_ConfigFields.__init__).parameters.values(),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
+)
 
 
 def check_problem_type(problem_type) -> str:
@@ -340,3 +490,63 @@ def _checked_label2id(label2id) -> dict:
     if bad:
         raise ValueError(f"label2id values must be integer class ids, got {bad}")
     return dict(label2id)
+
+
+def _resolve_aliases(values: dict) -> dict:
+    """torch_dtype -> dtype, _name_or_path -> name_or_path (a copy). Where both are given the key itself wins
+    unless it is empty, as transformers reads them."""
+    values = dict(values)
+    for alias, key in _ALIASES.items():
+        if alias in values:
+            value = values.pop(alias)
+            if values.get(key) in (None, ""):
+                values[key] = value
+    return values
+
+
+def _checked_pruned_heads(pruned_heads) -> dict:
+    """{} only: the models keep every head. transformers' MobileBERT prunes the heads named here at build time."""
+    if not isinstance(pruned_heads, dict):
+        raise ValueError(f"pruned_heads must be a dict {{layer: [heads]}}, got {pruned_heads!r}")
+    if pruned_heads:
+        raise ValueError(
+            f"pruned_heads={pruned_heads!r} is not supported: this suite's models keep every attention head "
+            "(transformers' MobileBERT removes the named heads' weights); use pruned_heads={} and a checkpoint with all heads"
+        )
+    return {}
+
+
+def _checked_carried(key: str, value):
+    """A CARRIED option's value checked (dtype names made canonical); any other key's value as it is."""
+    if key == "is_decoder" and value is not False:
+        raise ValueError(
+            f"is_decoder={value!r} is not supported: transformers' MobileBERT reads is_decoder=True as a causal attention "
+            "mask (each token attends to itself and earlier tokens; the trigram embedding still mixes in the next one), "
+            "which this suite's models do not implement: MobileBERT is trained as a bidirectional encoder. "
+            "Leave is_decoder at False"
+        )
+    if key in ENCODER_DECODER_OPTIONS and value != CARRIED[key]:
+        raise ValueError(
+            f"{key}={value!r} is not supported: MobileBERT is an encoder (no cross-attention, no decoder); "
+            f"transformers' MobileBERT accepts {key} and ignores it, this suite refuses it rather than silently "
+            f"build an encoder. Leave {key} at {CARRIED[key]!r}"
+        )
+    if key == "dtype" and value is not None:
+        name = dtype_name(value)
+        if name is None:
+            raise ValueError(f"dtype (torch_dtype) must be None or one of {', '.join(DTYPES)}, got {value!r}")
+        return name
+    if key == "chunk_size_feed_forward":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"chunk_size_feed_forward must be an integer >= 0 (0: no chunking), got {value!r}")
+    if key in ("bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id") and value is not None:
+        ids = value if key == "eos_token_id" and isinstance(value, list) else [value]
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+            raise ValueError(f"{key} must be None or a token id (an integer >= 0), got {value!r}")
+    if key in ("finetuning_task", "tokenizer_class", "prefix", "transformers_version") and not isinstance(value, (str, type(None))):
+        raise ValueError(f"{key} must be a str or None, got {value!r}")
+    if key == "task_specific_params" and not isinstance(value, (dict, type(None))):
+        raise ValueError(f"task_specific_params must be a dict or None, got {value!r}")
+    if key in ("tf_legacy_loss", "use_bfloat16") and not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value

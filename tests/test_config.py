@@ -67,7 +67,7 @@ def test_reference_config_reads_ours(tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(hidden_size=510), "hidden_size (510) must be divisible by num_attention_heads (4)"),
+        (dict(hidden_size=510, use_bottleneck=False), "hidden_size (510) must be divisible by num_attention_heads (4)"),
         (dict(intra_bottleneck_size=126), "intra_bottleneck_size (126) must be divisible by num_attention_heads (4)"),
         (dict(normalization_type="batch_norm"), "normalization_type 'batch_norm' is not supported; allowed: no_norm, layer_norm"),
         (dict(hidden_act="mish"), "hidden_act 'mish' is not supported; allowed: relu, gelu"),
