@@ -58,7 +58,7 @@ def one_process(work: str) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = train("fill-mask", f"{work}/model-equality", f"{work}/fill-mask.jsonl", f"{work}/one", batch_size=4,
-                           **EQUALITY)
+                           grad_accum=2, **EQUALITY)
     finally:
         torch.set_num_threads(threads)
     assert result.global_step == 2  # 16 rows, 4 per micro-batch, 2 micro-batches per step
