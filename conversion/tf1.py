@@ -25,6 +25,7 @@ import numpy as np
 
 from mobilebert_common import MobileBertConfig
 
+from .arrays import is_floating
 from .convert import _check, pt_to_tf
 from .weight_map import Entry, detect_architecture, entries, normalize_architecture
 
@@ -106,7 +107,9 @@ def tf1_to_pt(tf1_weights: Dict[str, np.ndarray], config: MobileBertConfig, arch
     unexpected = [n for n in weights if n not in by_tf1]
     mismatched = [f"{name} has shape {tuple(np.shape(weights[name]))}, the config implies {e.tf1_shape} (PT {e.pt_name})"
                   for name, e in by_tf1.items() if name in weights and tuple(np.shape(weights[name])) != e.tf1_shape]
-    _check("TF1", arch, missing, unexpected, mismatched)
+    not_float = [f"{name} ({weights[name].dtype})" for name in by_tf1
+                 if name in weights and not is_floating(np.asarray(weights[name]))]
+    _check("TF1", arch, missing, unexpected, mismatched, not_float)
     dtype = next((v.dtype for v in weights.values() if np.issubdtype(v.dtype, np.floating)), np.dtype(np.float32))
     out = {e.pt_name: np.zeros(e.shape, dtype) if name in fill else _to_pt_layout(e, weights[name])
            for name, e in by_tf1.items()}

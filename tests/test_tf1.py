@@ -128,6 +128,10 @@ def test_tf1_strictness_and_bad_paths(tmp_path):
         tf1_to_pt(bad, config, "MobileBertModel")
     with pytest.raises(ConversionError, match="unexpected.*bert/encoder/layer_9/extra"):
         tf1_to_pt({**arrays, "bert/encoder/layer_9/extra": np.zeros(2)}, config, "MobileBertModel")
+    name = "bert/encoder/layer_1/attention/self/key/kernel"
+    bad = {**arrays, name: arrays[name].astype(np.int32)}
+    with pytest.raises(ConversionError, match=f"not floating point.*{name} \\(int32\\)"):
+        tf1_to_pt(bad, config, "MobileBertModel")
     with pytest.raises(FileNotFoundError, match="no TF1 checkpoint"):
         read_tf1_checkpoint(tmp_path / "nothing")
     (tmp_path / "junk.index").write_bytes(b"not a checkpoint index")
