@@ -6,7 +6,7 @@
 
 Builds MobileBertForPreTraining-shaped random weights (24 layers, hidden 512, 4 FFNs, vocab 30522;
 about 141 MiB in float32 with the MLM head, like the hub's pytorch_model.bin), then converts files to files in each direction, each job in a fresh
-subprocess: ours (`conversion.checkpoint.convert_checkpoint`, numpy only) and the reference's route
+subprocess: ours (`conversion.directories.convert_checkpoint`, numpy only) and the reference's route
 (transformers: TFMobileBertForPreTraining.from_pretrained(dir, from_pt=True).save_pretrained and
 MobileBertForPreTraining(config) + load_tf2_checkpoint_in_pytorch_model + save_pretrained, which is what
 from_tf=True does, spelled out because from_tf=True leaves meta tensors in transformers 4.57). Time is wall-clock of
@@ -47,7 +47,7 @@ sys.path.insert(0, {root!r})
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 job, src, dst = {job!r}, {src!r}, {dst!r}
 if job.startswith("ours"):
-    from conversion.checkpoint import convert_checkpoint
+    from conversion.directories import convert_checkpoint
 else:
     import transformers, torch, tensorflow
     transformers.logging.set_verbosity_error()

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 from mobilebert_common.files import interruptible
 
 from .arrays import DTYPES
-from .checkpoint import DIRECTIONS, PT_FORMATS, convert_checkpoint
+from .directories import DIRECTIONS, PT_FORMATS, convert_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

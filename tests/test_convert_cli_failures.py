@@ -60,7 +60,7 @@ def test_strict_tensors_exit_1_name_the_tensor_and_write_nothing(tmp_path, pt_di
 
 def interrupt_config_write(monkeypatch):
     """KeyboardInterrupt when config.json is written, after the weights file is complete."""
-    import conversion.checkpoint as checkpoint
+    import conversion.directories as checkpoint
 
     def interrupted(path, text):
         assert os.path.isfile(os.path.join(os.path.dirname(path), "tf_model.h5"))  # the weights are already there
