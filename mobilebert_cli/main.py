@@ -47,7 +47,7 @@ class StdoutClosed(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mobilebert_common.pipeline_tasks import task_names  # numpy: after main() has taken over Ctrl-C
+    from mobilebert_common.pipelines.registry import task_names  # numpy: after main() has taken over Ctrl-C
 
     parser = argparse.ArgumentParser(
         prog="mobilebert",
@@ -120,7 +120,7 @@ def parse_line(task: str, number: int, raw: bytes):
 
 
 def make_pipeline(args):
-    from mobilebert_common.pipeline_tasks import normalize_task
+    from mobilebert_common.pipelines.registry import normalize_task
 
     task = normalize_task(args.task)
     device = args.device

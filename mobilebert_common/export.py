@@ -25,7 +25,7 @@ import numpy as np
 
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.files import atomic_path
-from mobilebert_common.pipeline_tasks import ALIASES, HEAD_CLASSES
+from mobilebert_common.pipelines.registry import ALIASES, HEAD_CLASSES
 from mobilebert_common.quantization import FLOAT16, NONE, check_quantization
 from mobilebert_common.tokenization import MobileBertTokenizer
 from mobilebert_common.weight_files import locate_weights

@@ -18,8 +18,8 @@ from typing import Dict
 import numpy as np
 import torch
 
-from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
-from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
+from mobilebert_common.pipelines.driver import PipelineBase, check_head, describe_device, load_tokenizer
+from mobilebert_common.pipelines.registry import HEAD_CLASSES, normalize_task
 from mobilebert_pt import modeling
 from mobilebert_pt.pipeline_float16 import MIXED, Float16Matmuls, is_mixed
 from mobilebert_pt.pretrained import resolve_device, resolve_dtype
@@ -69,7 +69,7 @@ def padded_inputs(model, batch: Dict[str, np.ndarray], device) -> Dict[str, torc
     The trigram embedding mixes each token with its neighbours, so the last real token would see
     the [PAD] embedding; alone in a batch it sees zeros. Zeroing the padding rows makes a batched
     row exactly the row run alone, whatever the checkpoint's [PAD] embedding holds. (The ids were
-    checked against config.vocab_size before: pipeline_base.check_batch_ids.)
+    checked against config.vocab_size before: driver.check_batch_ids.)
     """
     ids = torch.from_numpy(batch["input_ids"]).to(device)
     mask = torch.from_numpy(batch["attention_mask"]).to(device)
@@ -128,7 +128,7 @@ class PyTorchPipeline(PipelineBase):
 
 
 def head_class(task: str):
-    """The class a task loads, by the name in mobilebert_common.pipeline_tasks.HEAD_CLASSES."""
+    """The class a task loads, by the name in mobilebert_common.pipelines.registry.HEAD_CLASSES."""
     return getattr(modeling, HEAD_CLASSES[task])
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from mobilebert_common.pipeline_base import PipelineBase, check_head, describe_device, load_tokenizer
-from mobilebert_common.pipeline_tasks import HEAD_CLASSES, normalize_task
+from mobilebert_common.pipelines.driver import PipelineBase, check_head, describe_device, load_tokenizer
+from mobilebert_common.pipelines.registry import HEAD_CLASSES, normalize_task
 from mobilebert_tf import backbone, heads
 
 # dtype name -> Keras mixed-precision policy (variables stay float32, computation in the named dtype).
@@ -136,7 +136,7 @@ class KerasPipeline(PipelineBase):
 
 def head_class(task: str):
     """The class a task loads: TFMobileBertModel (backbone.py) or a head class (heads.py), by the
-    name in mobilebert_common.pipeline_tasks.HEAD_CLASSES (not through the package, which imports this module)."""
+    name in mobilebert_common.pipelines.registry.HEAD_CLASSES (not through the package, which imports this module)."""
     name = "TF" + HEAD_CLASSES[task]
     return getattr(heads, name, None) or getattr(backbone, name)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mobilebert_common.pipeline_base import PipelineBase
+from mobilebert_common.pipelines.driver import PipelineBase
 from tests.pipeline_helpers import VOCAB, config, make_tokenizer
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}

@@ -23,9 +23,9 @@ import numpy as np
 
 from mobilebert_common import checks
 from mobilebert_common.checks import FLOAT16_OVERFLOW
-from mobilebert_common.pipeline_encode import Feature
-from mobilebert_common.pipeline_inputs import positive_int
-from mobilebert_common.pipeline_tasks import get_task
+from mobilebert_common.pipelines.encode import Feature
+from mobilebert_common.pipelines.task import positive_int
+from mobilebert_common.pipelines.registry import get_task
 
 
 def non_finite_error(dtype_name: str, where: str = "the model's outputs") -> ValueError:
@@ -272,7 +272,7 @@ def load_tokenizer(tokenizer, model_source, hub_kwargs=None):
 
 def check_head(task_name: str, model, framework_prefix: str = "") -> None:
     """A model object must be the head the task reads (or one that carries it)."""
-    from mobilebert_common.pipeline_tasks import ACCEPTED_CLASSES
+    from mobilebert_common.pipelines.registry import ACCEPTED_CLASSES
 
     accepted = [framework_prefix + name for name in ACCEPTED_CLASSES[task_name]]
     names = {c.__name__ for c in type(model).__mro__}

@@ -1,16 +1,16 @@
 """The pipeline tasks, shared by the PyTorch and Keras pipelines: names, aliases, lookup.
 
 Pre- and post-processing of each task work on numpy arrays and live in
-pipeline_text.py (fill-mask, text-classification, next-sentence-prediction, feature-extraction),
-pipeline_ner.py (token-classification) and pipeline_qa.py (question-answering).
+sentence_tasks.py (fill-mask, text-classification, next-sentence-prediction, feature-extraction),
+token_classification.py (token-classification) and question_answering.py (question-answering).
 """
 
 from __future__ import annotations
 
-from mobilebert_common.pipeline_inputs import Task
-from mobilebert_common.pipeline_ner import TokenClassification
-from mobilebert_common.pipeline_qa import QuestionAnswering
-from mobilebert_common.pipeline_text import FeatureExtraction, FillMask, NextSentencePrediction, TextClassification
+from mobilebert_common.pipelines.task import Task
+from mobilebert_common.pipelines.token_classification import TokenClassification
+from mobilebert_common.pipelines.question_answering import QuestionAnswering
+from mobilebert_common.pipelines.sentence_tasks import FeatureExtraction, FillMask, NextSentencePrediction, TextClassification
 
 TASKS = {
     t.name: t

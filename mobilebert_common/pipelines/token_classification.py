@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilebert_common.pipeline_encode import build_feature, encode_text, truncate
-from mobilebert_common.pipeline_inputs import Task, softmax
+from mobilebert_common.pipelines.encode import build_feature, encode_text, truncate
+from mobilebert_common.pipelines.task import Task, softmax
 from mobilebert_common.tokenization_base import clean_up_tokenization
 
 STRATEGIES = ("none", "simple", "first", "average", "max")

@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from mobilebert_common.pipeline_encode import build_feature, check_text, encode_text
-from mobilebert_common.pipeline_inputs import Task, is_stream, positive_int
+from mobilebert_common.pipelines.encode import build_feature, check_text, encode_text
+from mobilebert_common.pipelines.task import Task, is_stream, positive_int
 
 _HOW = 'pass question=..., context=..., or {"question": ..., "context": ...} (or a list of such dicts)'
 

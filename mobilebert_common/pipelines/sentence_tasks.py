@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from mobilebert_common.pipeline_encode import build_feature, encode_text, truncate
-from mobilebert_common.pipeline_inputs import Task, TextOrPairTask, positive_int, sigmoid, softmax
+from mobilebert_common.pipelines.encode import build_feature, encode_text, truncate
+from mobilebert_common.pipelines.task import Task, TextOrPairTask, positive_int, sigmoid, softmax
 
 
 def encode_text_or_pair(pipe, text, pair, truncation: bool):

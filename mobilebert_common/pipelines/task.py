@@ -1,6 +1,6 @@
 """The base of every pipeline task: parameters, input shapes, small numeric helpers.
 
-A task is a stateless object with five steps the driver (pipeline_base.PipelineBase) calls:
+A task is a stateless object with five steps the driver (driver.PipelineBase) calls:
   sanitize(pipe, params)            check parameters, fill defaults
   collect(inputs, args, kwargs)     -> (items, mode): mode "single", "list" or "iter"
   preprocess(pipe, item, params)    -> list of Feature rows (one, or several QA windows)
