@@ -126,21 +126,22 @@ def bench_tf(config, shapes, args):
     import tensorflow as tf
 
     from mobilebert_tf import TFMobileBertForMaskedLM
-    from mobilebert_tf.pipelines import gathered_masked_logits, project
+    from mobilebert_tf.pipelines import gathered_masked_logits, mask_grid
 
     tf.random.set_seed(0)
     model = TFMobileBertForMaskedLM(config)
+    head, words = model.cls.predictions, model.mobilebert.embeddings.word_embeddings
     for batch, length in shapes:
         ids, mask, types, positions = batch_for(config, batch, length, args.masks)
         inputs = {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask), "token_type_ids": tf.constant(types)}
-        pos = tf.constant(positions)
+        grid, slots = mask_grid(positions, batch)
+        grid, at = tf.constant(grid), np.stack([positions[:, 0], slots], axis=1)  # (B, P); (N, 2) into (B, P, V)
         model(**inputs, training=False)
         hidden = model.mobilebert(**inputs, training=False).last_hidden_state
-        flat = tf.reshape(hidden, [-1, hidden.shape[-1]])
-        head_full = lambda: tf.gather_nd(tf.reshape(project(model, flat), [batch, length, -1]), pos).numpy()  # noqa: E731
-        head_gathered = lambda: project(model, tf.gather_nd(hidden, pos)).numpy()  # noqa: E731
-        model_full = lambda: tf.gather_nd(model(**inputs, training=False).logits, pos).numpy()  # noqa: E731
-        model_gathered = lambda: gathered_masked_logits(model, inputs, pos).numpy()  # noqa: E731
+        head_full = lambda: tf.gather_nd(head(hidden, words), positions).numpy()  # noqa: E731
+        head_gathered = lambda: tf.gather_nd(head(hidden, words, grid), at).numpy()  # noqa: E731
+        model_full = lambda: tf.gather_nd(model(**inputs, training=False).logits, positions).numpy()  # noqa: E731
+        model_gathered = lambda: gathered_masked_logits(model, inputs, positions).numpy()  # noqa: E731
         diff = np.abs(softmax(model_full()) - softmax(model_gathered())).max()
         report(batch, length, len(positions), diff, [timeit(f, args.repeats) for f in (head_full, head_gathered, model_full, model_gathered)])
 

@@ -1,7 +1,7 @@
 """MobileBERT in Keras (tf-keras): the backbone, the eight task models, from_pretrained / save_pretrained."""
 
 from mobilebert_common.config import MobileBertConfig
-from mobilebert_tf.heads import (
+from mobilebert_tf.modeling import (
     TFMobileBertForMaskedLM,
     TFMobileBertForMultipleChoice,
     TFMobileBertForNextSentencePrediction,
@@ -9,9 +9,11 @@ from mobilebert_tf.heads import (
     TFMobileBertForQuestionAnswering,
     TFMobileBertForSequenceClassification,
     TFMobileBertForTokenClassification,
+    TFMobileBertMainLayer,
+    TFMobileBertModel,
+    TFMobileBertPreTrainedModel,
 )
-from mobilebert_tf.backbone import TFMobileBertMainLayer, TFMobileBertModel
-from mobilebert_tf.pretrained import TFMobileBertPreTrainedModel, weights_by_name
+from mobilebert_tf.pretrained import weights_by_name
 
 __all__ = [
     "MobileBertConfig",

@@ -41,7 +41,7 @@ from mobilebert_common.export import (
     run_export,
 )
 from mobilebert_common.quantization import DYNAMIC_INT8, FLOAT16, NONE
-from mobilebert_tf import backbone, heads  # the task classes; not through the package, whose export_tflite is this module's
+from mobilebert_tf import modeling  # the task classes; not through the package, whose export_tflite is this module's
 
 SIGNATURE = "serving_default"
 _NOT_BUILTIN = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
@@ -106,8 +106,7 @@ class TFLiteBackend:
         self.hub_kwargs = dict(hub_kwargs or {})
 
     def load(self, plan: ExportPlan) -> keras.Model:
-        name = "TF" + plan.class_name
-        cls = getattr(heads, name, None) or getattr(backbone, name)  # TFMobileBertModel is in backbone.py
+        cls = getattr(modeling, "TF" + plan.class_name)
         with quiet_loading(), float32_policy():
             model, info = cls.from_pretrained(plan.source, output_loading_info=True,
                                               **load_options(plan.source, "tf", self.hub_kwargs), **self.hub_kwargs)

@@ -31,7 +31,7 @@ from mobilebert_common.training.loop import TrainResult, run_training
 from mobilebert_common.training.options import EVAL_OUTPUTS, HEAD_CLASSES, make_options
 from mobilebert_common.training.schedule import linear_schedule, shard
 from mobilebert_common.weight_files import PT_WEIGHTS_NAMES, TF_WEIGHTS_NAME
-from mobilebert_tf import heads  # the task classes; not through the package, whose train() is this module's
+from mobilebert_tf import modeling  # the task classes; not through the package, whose train() is this module's
 from mobilebert_tf.pretrained import weights_by_name
 
 OPTIMIZER_NAME = "optimizer.npz"
@@ -116,7 +116,7 @@ class KerasBackend:
     # ---------------------------------------------------------------- model and optimiser
     def load(self, source: str, task: str, overrides: dict, options):
         architecture = HEAD_CLASSES[task]
-        cls = getattr(heads, "TF" + architecture)
+        cls = getattr(modeling, "TF" + architecture)
         kwargs = dict(overrides)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, TF_WEIGHTS_NAME)) and any(
                 os.path.isfile(os.path.join(source, name)) for name in PT_WEIGHTS_NAMES):

@@ -1,5 +1,6 @@
 """Input checks of the Keras models: readable errors eagerly, in graphs (tf.function, SavedModel) and,
-as far as possible, around XLA.
+as far as possible, around XLA; and the 16-bit numerics: check_finite (no silent float16 overflow
+in an output) and wide_dtype (softmax and losses in float32).
 
 Eagerly every check is a ValueError with the same wording as PyTorch (mobilebert_common.checks).
 In a graph, what the static shapes already show is a ValueError at trace time; the rest becomes
@@ -262,13 +263,18 @@ def _check_head_mask(head_mask: tf.Tensor, config: MobileBertConfig, found: Chec
 
 
 def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Checks] = None) -> dict:
-    """Check the backbone's inputs (ValueError now, or assertions in a graph). Returns the inputs with the
-    checks attached, ids as int32/int64 and head_mask as (layers, heads). Pass ``found`` to attach later."""
+    """Check the backbone's inputs (ValueError now, or assertions in a graph). ``inputs``: values by the
+    names of INPUT_NAMES (absent or None: not given). Returns the checked inputs, {name: tensor or None}
+    for every name of INPUT_NAMES (as the PyTorch validate_inputs does), with the checks attached, ids
+    as int32/int64 and head_mask as (layers, heads). Pass ``found`` to attach later."""
+    unknown = sorted(set(inputs) - set(INPUT_NAMES))
+    if unknown:
+        raise ValueError(f"validate_inputs got unknown input(s) {unknown}; allowed: {', '.join(INPUT_NAMES)}")
     own = found is None
     found = found or Checks()
-    input_ids, inputs_embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
+    out = {name: inputs.get(name) for name in INPUT_NAMES}
+    input_ids, inputs_embeds = out["input_ids"], out["inputs_embeds"]
     checks.check_inputs_choice(input_ids is not None, inputs_embeds is not None)
-    out = dict(inputs)
     if input_ids is not None:
         reference = input_ids = with_rank("input_ids", input_ids, 2, "(batch, seq)", found)
         _require_integer("input_ids", input_ids)
@@ -355,3 +361,57 @@ def _check_choice_positions(position_ids: tf.Tensor, reference: tf.Tensor, found
         found.require(shape_is(position_ids, [[b, c, t], [t], [1, t], [1, 1, t]]),
                       "position_ids must have shape (batch, num_choices, seq), or (seq,) / (1, seq) / (1, 1, seq) "
                       "shared by every choice")
+
+
+def check_mask_positions(mask_positions, sequence: tf.Tensor, found: Optional[Checks] = None) -> tf.Tensor:
+    """The masked-LM head's positions: integer (B, P), each in [0, T) for a sequence (B, T, ...) (the
+    input ids or embeddings, or the hidden states). Returned as int32/int64 (gather's index dtypes),
+    with the checks attached unless ``found`` collects them. Inside XLA nothing can raise: the head
+    makes an out-of-range position's logits NaN (modeling.lookup)."""
+    own = found is None
+    found = found or Checks()
+    positions = tf.convert_to_tensor(mask_positions)
+    _require_integer("mask_positions", positions)
+    if positions.dtype not in (tf.int32, tf.int64):
+        positions = tf.cast(positions, tf.int64)
+    positions = with_rank("mask_positions", positions, 2, "(batch, num_positions)", found)
+    rows, batch = positions.shape[0], sequence.shape[0]
+    if rows is not None and batch is not None and rows != batch:
+        raise ValueError(f"mask_positions has shape {tuple(positions.shape.as_list())} (batch, num_positions) but the "
+                         f"input's batch is {batch}; pass one row of positions per sequence")
+    seq = tf.shape(sequence, out_type=positions.dtype)[1]
+    if tf.executing_eagerly():
+        if tf.size(positions) > 0:
+            low, high = int(tf.reduce_min(positions)), int(tf.reduce_max(positions))
+            if low < 0 or high >= int(seq):
+                raise ValueError(f"mask_positions must hold token positions in [0, {int(seq)}) (the input's sequence "
+                                 f"length); got {low if low < 0 else high}")
+        return positions
+    if rows is None or batch is None:
+        found.require(tf.shape(positions)[0] == tf.shape(sequence)[0],
+                      "mask_positions must have one row of positions per sequence (batch, num_positions)")
+    found.require(tf.reduce_all((positions >= 0) & (positions < seq)),
+                  "mask_positions must hold token positions in [0, seq) (the input's sequence length); got min/max",
+                  tf.reduce_min(positions), tf.reduce_max(positions))
+    return found.attach({"mask_positions": positions})["mask_positions"] if own else positions
+
+
+# ---------------------------------------------------------------------------------------- 16-bit dtypes
+
+
+def wide_dtype(dtype) -> tf.DType:
+    """The dtype of the attention softmax and of losses: float32 for 16-bit compute dtypes (mixed
+    precision), else the dtype itself."""
+    dtype = tf.as_dtype(dtype)
+    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def check_finite(tensor: tf.Tensor) -> tf.Tensor:
+    """float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8: never return inf/NaN silently."""
+    if tensor.dtype != tf.float16:
+        return tensor
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(tf.math.is_finite(tensor))):
+            raise ValueError(checks.FLOAT16_OVERFLOW)
+        return tensor
+    return tf.debugging.assert_all_finite(tensor, checks.FLOAT16_OVERFLOW)

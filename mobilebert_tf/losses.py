@@ -17,8 +17,7 @@ import tensorflow as tf
 from mobilebert_common import checks
 from mobilebert_common import labels as rules
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_tf.inputs import Checks, in_xla_context, shape_is
-from mobilebert_tf.modeling import wide_dtype
+from mobilebert_tf.inputs import Checks, in_xla_context, shape_is, wide_dtype
 
 
 def _wide(logits: tf.Tensor) -> tf.Tensor:

@@ -19,7 +19,7 @@ import tf_keras as keras
 
 from mobilebert_common.pipelines.driver import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipelines.registry import HEAD_CLASSES, normalize_task
-from mobilebert_tf import backbone, heads
+from mobilebert_tf import modeling
 
 # dtype name -> Keras mixed-precision policy (variables stay float32, computation in the named dtype).
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -66,27 +66,30 @@ def dtype_name(dtype) -> str:
     return name
 
 
-def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: tf.Tensor) -> tf.Tensor:
+def mask_grid(positions: np.ndarray, batch_size: int):
+    """Positions (N, 2) of (row, column), row-major, as the model's mask_positions (B, P), P the most
+    masks in a row; a shorter row's spare slots point at column 0 (computed, then dropped).
+    Returns (grid (B, P), slots (N,)): mask i is at grid[positions[i, 0], slots[i]]."""
+    rows = positions[:, 0]
+    counts = np.bincount(rows, minlength=batch_size)  # (B,) masks per row
+    first = np.cumsum(counts) - counts  # (B,) index of each row's first mask in positions
+    slots = np.arange(len(rows)) - first[rows]  # (N,) place of each mask within its row
+    grid = np.zeros((batch_size, int(counts.max(initial=0))), dtype=np.int64)
+    grid[rows, slots] = positions[:, 1]
+    return grid, slots
+
+
+def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: np.ndarray) -> tf.Tensor:
     """Vocabulary logits at the masked positions only: (N, V) for positions (N, 2) of (row, column).
 
-    The backbone runs on the whole batch; only its hidden states at the [MASK]s, (N, H), go
-    through the masked-LM head. Same numbers as tf.gather_nd(model(**batch).logits, positions).
+    The model's masked-LM head runs at the masks only (mask_positions), so the (H x V) projection
+    costs about N rows instead of B*T. Same numbers as tf.gather_nd(model(**batch).logits, positions).
     """
-    hidden = model.mobilebert(**{"input_ids": None, **batch}, return_dict=True, training=False).last_hidden_state  # (B, T, H)
-    picked = tf.gather_nd(hidden, positions)  # (N, H)
-    return project(model, picked)  # (N, V)
-
-
-def project(model, hidden: tf.Tensor) -> tf.Tensor:
-    """The masked-LM head on (N, H) rows. The head's own call concatenates [E^T ; dense] into an
-    (H, V) matrix every time; two products summed give the same logits without that copy (see
-    mobilebert_pt/pipelines.py)."""
-    head = model.cls.predictions  # as in PyTorch
-    x = head.transform(hidden[None])[0]  # (N, H): the head's LayerNorm was built for rank 3
-    words = tf.cast(model.mobilebert.embeddings.word_embeddings, x.dtype)  # (V, E)
-    e = words.shape[1]
-    logits = tf.matmul(x[:, :e], words, transpose_b=True) + tf.matmul(x[:, e:], tf.cast(head.dense, x.dtype))
-    return logits + tf.cast(head.bias, x.dtype)  # (N, V)
+    grid, slots = mask_grid(positions, int(batch["attention_mask"].shape[0]))
+    out = model(**batch, mask_positions=tf.constant(grid), return_dict=True, training=False)
+    # (B, P, V); TFMobileBertForPreTraining (which fill-mask also takes) calls them prediction_logits
+    logits = out["prediction_logits"] if "prediction_logits" in out else out["logits"]
+    return tf.gather_nd(logits, np.stack([positions[:, 0], slots], axis=1))  # (N, V)
 
 
 def padded_inputs(model, batch: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
@@ -121,7 +124,7 @@ class KerasPipeline(PipelineBase):
         return padded_inputs(self.model, batch)
 
     def _masked_logits(self, inputs, positions):
-        return gathered_masked_logits(self.model, inputs, tf.constant(positions))
+        return gathered_masked_logits(self.model, inputs, positions)
 
     def _hidden_states(self, inputs):
         backbone = getattr(self.model, "mobilebert", self.model)
@@ -135,10 +138,8 @@ class KerasPipeline(PipelineBase):
 
 
 def head_class(task: str):
-    """The class a task loads: TFMobileBertModel (backbone.py) or a head class (heads.py), by the
-    name in mobilebert_common.pipelines.registry.HEAD_CLASSES (not through the package, which imports this module)."""
-    name = "TF" + HEAD_CLASSES[task]
-    return getattr(heads, name, None) or getattr(backbone, name)
+    """The class a task loads (modeling.py), by the name in mobilebert_common.pipelines.registry.HEAD_CLASSES."""
+    return getattr(modeling, "TF" + HEAD_CLASSES[task])
 
 
 def check_model_dtype(model, wanted) -> None:

@@ -1,11 +1,24 @@
-"""TFMobileBertPreTrainedModel: the base of the Keras classes (naming, building, loading and saving).
+"""TFPreTrainedModel: the generic base of the Keras models (naming, building, loading and saving).
 
-Every TF class subclasses it and gets:
+It knows no MobileBERT class. A model family derives from it (modeling.TFMobileBertPreTrainedModel)
+and supplies:
+
+    config_class, base_model_prefix      the config type; the backbone's attribute and h5 group ("mobilebert")
+    architecture_name                    per public class: the hub's name ("MobileBertForMaskedLM")
+    call_input_names, label_names        the call's input and label arguments
+    keras_model_name()                   the Keras model name the hub's h5 files use
+    dummy_inputs, head_layers()          small inputs that build every variable; the head's layers
+    tied_copies(every_head)              {h5 name of a stored copy: h5 name of the tensor it copies}
+    is_backbone(name)                    backbone weights must load; head weights may be new
+    _init_weights(name, shape)           the value of a weight a checkpoint lacks
+    _validate_model_inputs, _check_labels  the checks of one call
+
+and gets:
 
     Cls(config)                           # the Keras model named as the hub's h5 (tf_mobile_bert_for_masked_lm)
     Cls.from_pretrained(dir_or_repo_id, from_pt=False, config=None, ignore_mismatched_sizes=False,
                         revision=, cache_dir=, token=, local_files_only=, force_download=, **config_overrides)
-    model.save_pretrained(dir)            # config.json + tf_model.h5 in the hub's layout
+    model.save_pretrained(dir)            # tf_model.h5 + config.json in the hub's layout; returns the paths
     model.validate_inputs(inputs)         # the call's input and label checks, e.g. before an XLA function
     model.get_config() / Cls.from_config  # Keras' own saving: model.save("m.keras"), load_model
     serving.py: serving_function, export_saved_model, export; training.py: compile + fit on the model's loss
@@ -13,8 +26,7 @@ Every TF class subclasses it and gets:
 Weights are matched by name: a variable's name relative to the model (without the Keras model name,
 e.g. "tf_mobile_bert_for_masked_lm/") is the hub's tf_model.h5 name, e.g.
 "mobilebert/encoder/layer_._0/ffn.0/output/LayerNorm/weight:0". The model builds its variables under
-its own name as an absolute name scope, so an outer ``tf.name_scope`` does not change them. Which
-tensors exist, and which are tied copies (the masked-LM decoder), comes from conversion.weight_map.
+its own name as an absolute name scope, so an outer ``tf.name_scope`` does not change them.
 """
 
 from __future__ import annotations
@@ -26,23 +38,23 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from conversion import weight_map
-from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
+from mobilebert_common.config import CONFIG_NAME
 from mobilebert_common.hub import resolve_file
 from mobilebert_common.loading import LoadReport, apply_policy, compare
-from mobilebert_tf.checkpoints import (  # noqa: F401  (the names are part of this module's API)
-    BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, _conversion, _read_h5, _read_pt_weights,
-    _resolve_tf_weights,
-)
-from mobilebert_tf.inputs import INPUT_NAMES, Checks, unpack_inputs, validate_inputs, warn_if_unchecked_xla
-from mobilebert_tf.modeling import build_in_scope
+from mobilebert_tf.checkpoints import TF_WEIGHTS_NAME, _conversion, _read_h5, _read_pt_weights, _resolve_tf_weights
+from mobilebert_tf.inputs import Checks, unpack_inputs, warn_if_unchecked_xla
 from mobilebert_tf.serving import ServingMixin
 from mobilebert_tf.training import TrainingMixin
 
-BACKBONE_PREFIX = "mobilebert/"
-# The pooler belongs to the heads that use it: a masked-LM checkpoint has none, and loading it
-# into a classifier initialises a new pooler (as transformers does) instead of failing.
-POOLER_PREFIX = "mobilebert/pooler/"
+
+def build_in_scope(layer: keras.layers.Layer, input_shape) -> None:
+    """Build ``layer`` now under its own name, so its variables get the hub's name path (a layer with
+    ``names_its_own_scopes``, as the pre-training heads, opens the hub's scopes itself)."""
+    if getattr(layer, "names_its_own_scopes", False):
+        layer.build(input_shape)
+        return
+    with tf.name_scope(layer.name):
+        layer.build(input_shape)
 
 
 def weights_by_name(model: keras.Model) -> Dict[str, tf.Variable]:
@@ -63,83 +75,81 @@ def weights_by_name(model: keras.Model) -> Dict[str, tf.Variable]:
     return out
 
 
-def is_backbone(name: str) -> bool:
-    return name.startswith(BACKBONE_PREFIX) and not name.startswith(POOLER_PREFIX)
+class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
+    """Holds ``config``; names, builds, loads and saves as the hub does (see the module docstring)."""
 
-
-def tied_copies(config: MobileBertConfig, architectures=None) -> Dict[str, str]:
-    """{TF name of a tied copy: TF name of the tensor it copies}, from weight_map's "tie" entries (the
-    masked-LM decoder, stored in tf_model.h5 as a copy of the word embeddings)."""
-    out = {}
-    for arch in architectures or weight_map.ARCHITECTURES:
-        table = weight_map.entries(config, arch)
-        by_pt = {e.pt_name: e for e in table}
-        out.update({e.tf_name: by_pt[e.tied_to].tf_name for e in table if e.transform == "tie"})
-    return out
-
-
-class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
-    """Base of the TF MobileBERT classes: holds ``config``; names, builds, loads and saves as the hub does."""
-
-    config_class = MobileBertConfig
-    base_model_prefix = "mobilebert"
+    config_class: type = None
+    base_model_prefix: str = ""
     main_input_name = "input_ids"
-    architecture_name: Optional[str] = None  # set by each public class: "MobileBertForMaskedLM", ...
-    label_names: tuple = ()  # the call's label arguments
+    architecture_name: Optional[str] = None  # set by each public class
+    call_input_names: tuple = ()
+    label_names: tuple = ()
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.architecture_name is not None:
-            weight_map.normalize_architecture(cls.architecture_name)  # one of weight_map.ARCHITECTURES
-
-    def __init__(self, config: MobileBertConfig, *inputs, **kwargs):
-        if not isinstance(config, MobileBertConfig):
-            raise ValueError(f"config must be a MobileBertConfig, got {type(config).__name__}")
-        kwargs.setdefault("name", weight_map.tf_model_name(self.architecture()))
+    def __init__(self, config, *inputs, **kwargs):
+        if not isinstance(config, self.config_class):
+            raise ValueError(f"config must be a {self.config_class.__name__}, got {type(config).__name__}")
+        kwargs.setdefault("name", self.keras_model_name())
         super().__init__(*inputs, **kwargs)
         self.config = config
         self._uses_internal_loss = False
+
+    # ------------------------------------------------------------------ what a model family supplies
+    @classmethod
+    def keras_model_name(cls) -> str:
+        raise NotImplementedError(f"{cls.__name__} does not say which Keras model name its h5 files use")
+
+    @property
+    def dummy_inputs(self) -> Dict[str, tf.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no dummy inputs to build its variables with")
+
+    def head_layers(self) -> list:
+        """[(layer, input shape)] of the head, built after the backbone."""
+        return []
+
+    def tied_copies(self, every_head: bool = False) -> Dict[str, str]:
+        """{h5 name of a stored copy: h5 name of the tensor it copies}; every_head: those of every class of the family."""
+        return {}
+
+    def is_backbone(self, name: str) -> bool:
+        """Backbone weights must all load (problems raise); head weights may be new (one warning)."""
+        return name.startswith(self.base_model_prefix + "/")
+
+    def _init_weights(self, name: str, shape: tuple) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not say how to initialise {name}")
+
+    def _validate_model_inputs(self, inputs: dict, found: Checks) -> None:
+        """The input checks of one call (ValueError now, or assertions collected in ``found``)."""
+
+    def _check_labels(self, args: dict, found: Checks) -> None:
+        """The label checks of one call (the class-id ranges that the loss needs)."""
 
     # ------------------------------------------------------------------ names, Keras config
     @classmethod
     def architecture(cls) -> str:
         """The hub's architecture name ("MobileBertForMaskedLM"), as transformers writes it in config.json."""
         if cls.architecture_name is None:
-            raise ValueError(f"{cls.__name__} is not one of the TF MobileBERT classes "
-                             f"({', '.join('TF' + a for a in weight_map.ARCHITECTURES)})")
+            raise ValueError(f"{cls.__name__} is a base class with no architecture_name; build one of its model classes")
         return cls.architecture_name
 
     def get_config(self) -> dict:
-        """Keras' config: the MobileBertConfig as a dict (model.save("m.keras") / load_model rebuild from it)."""
+        """Keras' config: the model config as a dict (model.save("m.keras") / load_model rebuild from it)."""
         return {"config": self.config.to_dict(), "name": self.name}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        return cls(MobileBertConfig.from_dict(config["config"]), name=config.get("name"))
+        return cls(cls.config_class.from_dict(config["config"]), name=config.get("name"))
 
     # ------------------------------------------------------------------ building, calling
-    @property
-    def dummy_inputs(self) -> Dict[str, tf.Tensor]:
-        """Small inputs that build every weight: (3, 5) ids, or (3, 2, 5) for multiple choice."""
-        ids = tf.constant([[7, 6, 0, 0, 1], [1, 2, 3, 0, 0], [0, 0, 0, 4, 5]], dtype=tf.int32) % self.config.vocab_size
-        if self.architecture() == "MobileBertForMultipleChoice":
-            ids = tf.stack([ids, ids], axis=1)  # (batch, choices, seq)
-        return {"input_ids": ids}
-
     def build_with_dummies(self) -> None:
         """Create every variable (with its hub name) by one call on dummy inputs."""
         if not self.built:
             self(self.dummy_inputs, training=False)
 
-    def head_layers(self) -> list:
-        """[(layer, input shape)] of the head, built after the backbone."""
-        return []
-
     def build(self, input_shape=None):
         # The model's name as an ABSOLUTE name scope (trailing "/"): variables are named
         # "<model name>/mobilebert/..." whatever name scopes the caller has open.
         with tf.name_scope(self.name + "/"):
-            build_in_scope(self.mobilebert, None)
+            build_in_scope(getattr(self, self.base_model_prefix), None)
             for layer, shape in self.head_layers():
                 build_in_scope(layer, shape)
         self.built = True
@@ -155,17 +165,13 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
 
     def _inputs(self, input_ids, kwargs: dict):
         """(model inputs, {label name: tensor or None})."""
-        args = unpack_inputs(input_ids, kwargs, INPUT_NAMES + self.label_names)
+        args = unpack_inputs(input_ids, kwargs, self.call_input_names + self.label_names)
         warn_if_unchecked_xla()
         labels = {k: args.get(k) for k in self.label_names}
         return {k: v for k, v in args.items() if k not in self.label_names}, labels
 
-    def _backbone(self, args: dict, training):
-        return self.mobilebert(**{k: v for k, v in args.items() if k != "return_dict"}, return_dict=True,
-                               training=training)
-
     def validate_inputs(self, inputs=None, **kwargs) -> dict:
-        """The checks a call makes on its inputs and labels, as a dict of tensors with the checks attached.
+        """The checks a call makes on its inputs and labels, as a dict {name: tensor or None} with the checks attached.
 
         Eagerly a ValueError; in a graph, assertions the returned tensors depend on. Use it in the
         calling (non-XLA) code before an XLA-compiled function, where TensorFlow drops assertions:
@@ -173,17 +179,11 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         """
         if inputs is None:
             inputs = kwargs.pop("input_ids", None)
-        args = unpack_inputs(inputs, kwargs, INPUT_NAMES + self.label_names)
+        args = unpack_inputs(inputs, kwargs, self.call_input_names + self.label_names)
         found = Checks()
-        self._validate_model_inputs({k: v for k, v in args.items() if k in INPUT_NAMES}, found)
+        self._validate_model_inputs({k: v for k, v in args.items() if k in self.call_input_names}, found)
         self._check_labels(args, found)
         return found.attach(args)
-
-    def _validate_model_inputs(self, inputs: dict, found: Checks) -> None:
-        validate_inputs(self.config, inputs, found)
-
-    def _check_labels(self, args: dict, found: Checks) -> None:
-        """Each head checks its labels (the class-id ranges that its loss needs)."""
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -192,7 +192,7 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         dir_or_repo_id: str | os.PathLike,
         *model_args,
         from_pt: bool = False,
-        config: Optional[MobileBertConfig] = None,
+        config=None,
         ignore_mismatched_sizes: bool = False,
         revision: Optional[str] = None,
         cache_dir: Optional[str] = None,
@@ -211,7 +211,8 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         keywords override config fields (``num_labels=3``). With ``output_loading_info=True``
         returns (model, {"missing_keys", "unexpected_keys", "mismatched_keys"}).
         """
-        unknown = [k for k in config_overrides if k not in MobileBertConfig.__dataclass_fields__]
+        config_class = cls.config_class
+        unknown = [k for k in config_overrides if k not in config_class.__dataclass_fields__]
         if unknown:
             raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
         hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
@@ -227,12 +228,12 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         if config is None or from_pt:
             have_config = config is None or resolve_file(config_source, CONFIG_NAME, required=False, **hub) is not None
             if have_config:
-                file_config = MobileBertConfig.from_pretrained(config_source, **hub)
+                file_config = config_class.from_pretrained(config_source, **hub)
         if config is None:
             config = file_config.copy(**config_overrides) if config_overrides else file_config
         else:
-            if not isinstance(config, MobileBertConfig):
-                raise ValueError(f"config must be a MobileBertConfig, got {type(config).__name__}")
+            if not isinstance(config, config_class):
+                raise ValueError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
             if config_overrides:
                 config = config.copy(**config_overrides)
 
@@ -257,15 +258,15 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         self.build_with_dummies()
         weights = dict(weights)
         variables = weights_by_name(self)
-        if not any(is_backbone(n) for n in variables):
+        if not any(self.is_backbone(n) for n in variables):
             raise ValueError(f"{type(self).__name__}'s variables are not named as the hub's (e.g. {next(iter(variables))!r}); "
                              "they cannot be matched to a checkpoint")
-        if weights and not any(n in weights for n in variables if is_backbone(n)):
+        if weights and not any(n in weights for n in variables if self.is_backbone(n)):
             raise ValueError(f"{source}: none of {type(self).__name__}'s backbone weights is in it (its names look like "
-                             f"{sorted(weights)[:3]}; expected names like {sorted(n for n in variables if is_backbone(n))[:1]}). "
-                             "Is it a MobileBERT tf_model.h5?")
-        own_ties = tied_copies(self.config, [self.architecture()])
-        for copy, original in tied_copies(self.config).items():
+                             f"{sorted(weights)[:3]}; expected names like {sorted(n for n in variables if self.is_backbone(n))[:1]}). "
+                             f"Is it a tf_model.h5 of {type(self).__name__}'s family?")
+        own_ties = self.tied_copies()
+        for copy, original in self.tied_copies(every_head=True).items():
             if copy in weights and original in weights:
                 try:
                     _conversion("convert")._require_tied(copy, weights[copy], original, weights[original])
@@ -274,33 +275,22 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
             if copy in own_ties:
                 weights.pop(copy, None)  # computed from the original (tied, as in PyTorch); another head's copy stays: unused
         report = compare({k: tuple(v.shape) for k, v in variables.items()}, {k: tuple(v.shape) for k, v in weights.items()})
-        reinit = apply_policy(report, source=source, model_class=type(self).__name__,
-                              is_backbone=is_backbone,
+        reinit = apply_policy(report, source=source, model_class=type(self).__name__, is_backbone=self.is_backbone,
                               ignore_mismatched_sizes=ignore_mismatched_sizes)
         new = set(reinit)
         pairs = []
         for name, var in variables.items():
             if name in new:
-                pairs.append((var, self._fresh_value(name, tuple(var.shape))))
+                pairs.append((var, self._init_weights(name, tuple(var.shape))))
             else:
                 pairs.append((var, np.asarray(weights[name]).astype(var.dtype.as_numpy_dtype)))
         keras.backend.batch_set_value(pairs)
         return report
 
-    def _fresh_value(self, name: str, shape: tuple) -> np.ndarray:
-        """Initial value of a weight the checkpoint lacks: truncated normal(initializer_range) for matrices,
-        ones for norm scales, zeros for biases."""
-        leaf = name.rsplit("/", 1)[-1]
-        if len(shape) >= 2:
-            init = keras.initializers.TruncatedNormal(stddev=self.config.initializer_range)
-            return init(shape).numpy()
-        if leaf.startswith("gamma") or (leaf.startswith("weight") and "LayerNorm" in name):
-            return np.ones(shape, np.float32)
-        return np.zeros(shape, np.float32)
-
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory: str | os.PathLike) -> list:
-        """Write config.json and tf_model.h5 (the hub's layout, readable by the TF loaders users have). Returns the paths."""
+        """Write tf_model.h5 and config.json (the hub's layout, readable by the TF loaders users have).
+        Returns the written paths in the order written, config.json last (as in PyTorch)."""
         write_tf_h5 = _conversion("formats").write_tf_h5
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
@@ -308,11 +298,11 @@ class TFMobileBertPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         os.makedirs(save_directory, exist_ok=True)
         self.build_with_dummies()
         weights = {name: var.numpy() for name, var in weights_by_name(self).items()}
-        for copy, original in tied_copies(self.config, [self.architecture()]).items():
-            weights[copy] = weights[original].copy()  # the hub's h5 stores the tied decoder
+        for copy, original in self.tied_copies().items():
+            weights[copy] = weights[original].copy()  # the hub's h5 stores the tied copy
         weights_path = os.path.join(save_directory, TF_WEIGHTS_NAME)
-        write_tf_h5(weights_path, weights, model_name=weight_map.tf_model_name(self.architecture()))  # atomic (temp + rename)
+        write_tf_h5(weights_path, weights, model_name=self.keras_model_name())  # atomic (temp + rename)
         # config.json last: a directory with a config is complete. transformers' TF classes write the
         # architecture without the "TF" prefix too, so either framework's loader recognises it.
         config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
-        return [config_path, weights_path]
+        return [weights_path, config_path]

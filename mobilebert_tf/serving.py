@@ -1,4 +1,4 @@
-"""Serving the Keras models: tf.function signatures, XLA, SavedModel export (a mixin of TFMobileBertPreTrainedModel).
+"""Serving the Keras models: tf.function signatures, XLA, SavedModel export (a mixin of pretrained.TFPreTrainedModel).
 
     model.serving_spec(dtype)                  # {input_ids, attention_mask, token_type_ids: TensorSpec (None, None)}
     model.serving_function(dtype, jit_compile) # concrete function -> {output name: tensor}
@@ -20,8 +20,7 @@ import os
 
 import tensorflow as tf
 
-from mobilebert_tf.inputs import validated_before_xla
-from mobilebert_tf.modeling import check_finite
+from mobilebert_tf.inputs import check_finite, validated_before_xla
 
 SERVING_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -29,7 +28,7 @@ SERVING_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 class ServingMixin:
     def serving_spec(self, dtype=tf.int64) -> dict:
         """TensorSpecs of the serving inputs: (batch, seq), or (batch, choices, seq) for multiple choice; None dims."""
-        rank = 3 if self.architecture() == "MobileBertForMultipleChoice" else 2
+        rank = self.dummy_inputs[self.main_input_name].shape.rank  # the rank the model's class takes
         return {name: tf.TensorSpec([None] * rank, tf.as_dtype(dtype), name=name) for name in SERVING_INPUTS}
 
     def serving_function(self, dtype=tf.int64, jit_compile: bool = False) -> tf.types.experimental.ConcreteFunction:

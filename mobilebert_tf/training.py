@@ -1,4 +1,4 @@
-"""Keras training of the MobileBERT models (a mixin of TFMobileBertPreTrainedModel).
+"""Keras training of the MobileBERT models (a mixin of pretrained.TFPreTrainedModel).
 
     model.compile(optimizer=..., metrics=[...])   # loss="auto" (default): the model's own loss
     model.fit(dataset)                            # labels in the input dict (labels, start_positions, ...) or as y

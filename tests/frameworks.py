@@ -135,7 +135,7 @@ def _torch_flat(out) -> dict:
 
 def build_tf(architecture: str, config: MobileBertConfig, weights: dict | None = None):
     import mobilebert_tf
-    from mobilebert_tf.modeling import weights_by_name
+    from mobilebert_tf.pretrained import weights_by_name
 
     model = getattr(mobilebert_tf, "TF" + architecture)(config)
     model(model.dummy_inputs, training=False)  # creates every variable
@@ -152,7 +152,7 @@ def build_tf(architecture: str, config: MobileBertConfig, weights: dict | None =
 
 def tf_weights(model) -> dict:
     """The model's weights in the tf_model.h5 layout: the masked-LM decoder stored, equal to the word embeddings."""
-    from mobilebert_tf.modeling import weights_by_name
+    from mobilebert_tf.pretrained import weights_by_name
 
     weights = {k: v.numpy().copy() for k, v in weights_by_name(model).items()}
     if any(k.startswith("predictions___cls/") for k in weights):
