@@ -1,10 +1,11 @@
 """MobileBertTokenizer: BERT's tokenizer in pure Python (no `tokenizers` library needed).
 
-Two stages, as in the original BERT code:
+First, added tokens (the special ones, [MASK] ..., and those of add_tokens) written in the text
+are split off whole, matched as transformers' slow tokenizer matches them. Then two stages, as in
+the original BERT code:
 
-1. Basic tokenization. Special tokens ([MASK] ...) written in the text are kept whole; control
-   characters are dropped and whitespace unified; CJK ideographs become words of their own; the
-   text is NFC-normalised; then lower-casing and accent stripping (NFD, combining marks removed)
+1. Basic tokenization. Control characters are dropped and whitespace unified; CJK ideographs
+   become words of their own; the text is NFC-normalised; then lower-casing and accent stripping (NFD, combining marks removed)
    as configured; then every punctuation character is split off.
 2. WordPiece: greedy longest match from the left, continuations spelled "##piece"; a word that
    cannot be covered, or is longer than 100 characters, becomes [UNK].
@@ -19,6 +20,7 @@ import re
 import unicodedata
 from typing import List, Tuple
 
+from mobilebert_common.tokenization_added import AddedToken, as_added_token
 from mobilebert_common.tokenization_base import BatchEncoding, MobileBertTokenizerBase, Piece
 
 __all__ = ["MobileBertTokenizer", "BatchEncoding", "BasicTokenizer", "WordpieceTokenizer"]
@@ -191,36 +193,125 @@ class WordpieceTokenizer:
 
 
 class MobileBertTokenizer(MobileBertTokenizerBase):
-    """MobileBERT's WordPiece tokenizer in pure Python; same ids and offsets as MobileBertTokenizerFast."""
+    """MobileBERT's WordPiece tokenizer in pure Python: the ids of transformers' slow MobileBertTokenizer,
+    and the offsets and word ids of the fast one."""
 
     def __init__(self, vocab_file=None, **kwargs):
+        self._split_re = None  # the added tokens as one pattern, rebuilt when they change
         super().__init__(vocab_file, **kwargs)
         self.basic_tokenizer = BasicTokenizer(self.do_lower_case, self.strip_accents, self.tokenize_chinese_chars)
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, self.unk_token)
-        specials = sorted(set(self.special_tokens.values()), key=len, reverse=True)
-        self._special_re = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
+
+    def _register(self, index, token) -> None:
+        super()._register(index, token)
+        self._split_re = None
+
+    def _add_tokens(self, tokens, special_tokens: bool = False) -> int:
+        """transformers' slow rules: a str already added is skipped; with do_lower_case a normalized non-special
+        token is lower-cased; a token of the vocabulary keeps its id and is not counted; a new special token
+        joins additional_special_tokens."""
+        vocab = self.get_vocab()
+        added = 0
+        for token in tokens:
+            if str(getattr(token, "content", token)) == "":
+                continue
+            if isinstance(token, str):
+                if self._added_id(token) is not None:
+                    continue
+                special = special_tokens or token in self.all_special_tokens
+                token = AddedToken(token, normalized=not special, special=special)
+            else:
+                token = as_added_token(token, special=special_tokens)
+                token.special = token.special or special_tokens
+            if not token.special and token.normalized and self.do_lower_case:
+                token.content = token.content.lower()
+            if token.content not in vocab:
+                vocab[token.content] = len(vocab)
+                added += 1
+            if token.special and token.content not in self.all_special_tokens:
+                self._additional.append(token.content)
+            self._register(vocab[token.content], token)
+        return added
 
     def _encode_texts(self, texts: List[str]) -> List[Piece]:
         return [self._encode_one(t) for t in texts]
 
     def _encode_one(self, text: str) -> Piece:
+        """As transformers' slow tokenizer: with do_lower_case the text is lower-cased except where it spells a
+        special token or a normalized added token; added tokens are split off (longest first); the rest goes
+        through basic tokenization and WordPiece. Offsets point into the original text."""
+        view, origin = self._lowered(text) if self.do_lower_case else (text, None)
+
+        def span(start, end):  # view positions -> original characters
+            return (origin[start], origin[end - 1] + 1) if origin is not None else (start, end)
+
         ids, offsets, words = [], [], []
         word_index = 0
-        pos = 0
-        for part in self._special_re.split(text):
-            if part in self.special_tokens.values():
-                # a special token written in the text stays one token (and one word)
-                ids.append(self.vocab[part])
-                offsets.append((pos, pos + len(part)))
+        for start, end, is_added in self._segments(view):
+            if is_added:  # an added token stays one token (and one word)
+                ids.append(self._added_id(view[start:end]))
+                offsets.append(span(start, end))
                 words.append(word_index)
                 word_index += 1
-            elif part:
-                for word in self.basic_tokenizer.words(part, base=pos):
-                    string = "".join(c[0] for c in word)
-                    for piece, s, e in self.wordpiece_tokenizer.pieces(string):
-                        ids.append(self.vocab[piece])
-                        offsets.append((word[s][1], word[e - 1][2]))
-                        words.append(word_index)
-                    word_index += 1
-            pos += len(part)
+                continue
+            for word in self.basic_tokenizer.words(view[start:end], base=start):
+                string = "".join(c[0] for c in word)
+                for piece, s, e in self.wordpiece_tokenizer.pieces(string):
+                    ids.append(self.vocab[piece])
+                    offsets.append(span(word[s][1], word[e - 1][2]))
+                    words.append(word_index)
+                word_index += 1
         return ids, offsets, words
+
+    def _lowered(self, text: str) -> Tuple[str, List[int]]:
+        """The text lower-cased character by character, special tokens and normalized added tokens spelled in it
+        kept as written (transformers' slow tokenize does this before splitting off added tokens); with the
+        original position of every character of the result."""
+        kept = [re.escape(t) for t in self.all_special_tokens]
+        kept += [re.escape(t.content) for t in self._added.values() if not t.special and t.normalized]
+        protected = re.compile("|".join(kept)) if kept else None
+        out, origin, i = [], [], 0
+        while i < len(text):
+            match = protected.match(text, i) if protected else None
+            if match:
+                out.append(match.group())
+                origin.extend(range(i, match.end()))
+                i = match.end()
+            else:
+                low = text[i].lower()
+                out.append(low)
+                origin.extend([i] * len(low))
+                i += 1
+        return "".join(out), origin
+
+    def _segments(self, text: str) -> List[Tuple[int, int, bool]]:
+        """(start, end, is added token) pieces of the text: added tokens matched leftmost-longest, then
+        transformers' lstrip / rstrip / single_word rules applied to their neighbours."""
+        if self._split_re is None:
+            contents = sorted({t.content for t in self._added.values()}, key=len, reverse=True)
+            self._split_re = re.compile("|".join(re.escape(c) for c in contents)) if contents else False
+        segments, pos = [], 0
+        for match in self._split_re.finditer(text) if self._split_re else ():
+            if match.start() > pos:
+                segments.append([pos, match.start(), False])
+            segments.append([match.start(), match.end(), True])
+            pos = match.end()
+        if pos < len(text):
+            segments.append([pos, len(text), False])
+        for i, seg in enumerate(segments):
+            if not seg[2]:
+                continue
+            token = self._added[self._added_id(text[seg[0]:seg[1]])]
+            left = segments[i - 1] if i > 0 else None
+            right = segments[i + 1] if i + 1 < len(segments) else None
+            left_text = text[left[0]:left[1]] if left else ""
+            right_text = text[right[0]:right[1]] if right else ""
+            if token.rstrip and right_text:
+                right[0] += len(right_text) - len(right_text.lstrip())
+            if token.lstrip and left_text:
+                left[1] -= len(left_text) - len(left_text.rstrip())
+            if token.single_word and left_text and left_text[-1] != " ":  # glued to the word before: plain text
+                left[1], left[2], seg[0] = seg[1], False, seg[1]
+            elif token.single_word and right_text and right_text[0] != " ":
+                right[0], right[2], seg[1] = seg[0], False, seg[0]
+        return [(s, e, added) for s, e, added in segments if e > s]

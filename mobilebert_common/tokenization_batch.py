@@ -67,18 +67,24 @@ class BatchEncoding(dict):
 
 
 def to_tensor(rows, tensor_type: Optional[str], key: str = "values"):
-    """Lists of equal-length rows -> numpy / torch / TensorFlow int64 tensor."""
+    """Lists of equal-length rows -> numpy / torch / TensorFlow tensor: int64 for integers (ids, masks, labels),
+    float32 for floats (e.g. regression labels passed through pad)."""
     if tensor_type is None:
         return rows
     if tensor_type not in TENSOR_TYPES:
         raise ValueError(f"return_tensors must be one of {TENSOR_TYPES}, got {tensor_type!r}")
     try:
-        array = np.asarray(rows, dtype=np.int64)
+        array = np.asarray(as_lists(rows))
     except ValueError:
+        array = None
+    if array is None or array.dtype == object:
         raise ValueError(
             f"{key} rows have different lengths and cannot form one tensor; pass padding=True (or "
             f"padding='max_length' with max_length=) together with return_tensors={tensor_type!r}"
-        ) from None
+        )
+    if array.dtype.kind not in "iubf":
+        raise ValueError(f"{key} holds {array.dtype} values, which cannot form a tensor of numbers")
+    array = array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
     if tensor_type == "np":
         return array
     module = {"pt": "torch", "tf": "tensorflow"}[tensor_type]
@@ -131,6 +137,16 @@ def _numpy(ids):
     if hasattr(ids, "numpy") and not isinstance(ids, np.ndarray):
         return ids.numpy() if not hasattr(ids, "detach") else ids.detach().cpu().numpy()
     return ids
+
+
+def as_lists(value):
+    """Tensors, arrays and (nested) lists of them -> nested Python lists of ints; tuples stay tuples (offsets)."""
+    value = _numpy(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_lists(v) for v in value)
+    return int(value) if isinstance(value, np.integer) else value
 
 
 def to_list(ids):

@@ -1,7 +1,9 @@
 """The files a tokenizer is read from and written to, in the layout MobileBERT users' tools use:
-vocab.txt (one word piece a line, the line number its id), tokenizer_config.json (settings),
-special_tokens_map.json, and tokenizer.json (the `tokenizers` format; its vocabulary is read when
-vocab.txt is absent).
+vocab.txt (one word piece a line, the line number its id), tokenizer_config.json (settings and,
+as transformers writes it, the added tokens under added_tokens_decoder), special_tokens_map.json,
+added_tokens.json (the added tokens beyond the vocabulary, as older transformers wrote them), and
+tokenizer.json (the `tokenizers` format; its vocabulary is read when vocab.txt is absent, its added
+tokens when no other file names them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from mobilebert_common.hub import resolve_file
 SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")  # transformers' order
 DEFAULT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
 # The settings tokenizer_config.json carries that the tokenizers' constructors take.
-INIT_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "clean_up_tokenization_spaces")
+INIT_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "clean_up_tokenization_spaces",
+             "additional_special_tokens", "padding_side", "truncation_side", "model_input_names")
+# transformers' SPECIAL_TOKENS_ATTRIBUTES order: all_special_tokens lists them in this order.
+NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token") + SPECIAL_TOKEN_NAMES
 # transformers writes int(1e30) as model_max_length for "no limit"; anything past this means that.
 NO_LIMIT = 10**9
 
@@ -45,37 +50,73 @@ def load_vocab(path: str) -> Dict[str, int]:
 
 def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Optional[Dict[str, int]], dict]:
     """A directory or hub repo id -> (vocab.txt path or None, vocabulary from tokenizer.json or None,
-    constructor settings read from tokenizer_config.json, special_tokens_map.json, tokenizer.json)."""
-    allowed = set(INIT_KEYS) | set(SPECIAL_TOKEN_NAMES)
+    constructor settings read from tokenizer_config.json, special_tokens_map.json, added_tokens.json and
+    tokenizer.json, the added tokens as added_tokens_decoder)."""
+    allowed = set(INIT_KEYS) | set(NAMED_SPECIAL_TOKENS)
     settings = {}
+    added = None  # {id: AddedToken dict}
     config_path = resolve_file(source, "tokenizer_config.json", required=False, **hub)
     if config_path:
+        config = read_json(config_path)
+        _check_unsupported(config, config_path)
         # strip_accents is kept even when null: null is a setting (follow do_lower_case)
-        settings.update({k: v for k, v in read_json(config_path).items() if k in allowed and (v is not None or k == "strip_accents")})
+        settings.update({k: v for k, v in config.items() if k in allowed and (v is not None or k == "strip_accents")})
+        if isinstance(config.get("added_tokens_decoder"), dict):
+            added = config["added_tokens_decoder"]
     special_path = resolve_file(source, "special_tokens_map.json", required=False, **hub)
     if special_path:
         for name, value in read_json(special_path).items():
-            if name in SPECIAL_TOKEN_NAMES:
+            if name in NAMED_SPECIAL_TOKENS or name == "additional_special_tokens":
                 settings[name] = value
-    for name in SPECIAL_TOKEN_NAMES:  # both files may hold AddedToken dicts {"content": "[MASK]", ...}
+    for name in NAMED_SPECIAL_TOKENS:  # both files may hold AddedToken dicts {"content": "[MASK]", ...}
         if isinstance(settings.get(name), dict):
             settings[name] = settings[name].get("content")
+    if added is None:
+        added_path = resolve_file(source, "added_tokens.json", required=False, **hub)
+        if added_path:
+            specials = {settings.get(n) for n in NAMED_SPECIAL_TOKENS} | {
+                t.get("content") if isinstance(t, dict) else t for t in settings.get("additional_special_tokens") or []}
+            added = {str(i): {"content": t, "special": t in specials, "normalized": t not in specials}
+                     for t, i in _checked_added_json(read_json(added_path), added_path).items()}
     vocab_path = resolve_file(source, "vocab.txt", required=False, **hub)
     vocab = None
+    json_path = resolve_file(source, "tokenizer.json", required=False, **hub) if vocab_path is None or added is None else None
     if vocab_path is None:
-        json_path = resolve_file(source, "tokenizer.json", required=False, **hub)
         if json_path is None:
             raise FileNotFoundError(f"{source} holds neither vocab.txt nor tokenizer.json: no vocabulary to build a tokenizer from")
         vocab, json_settings = read_tokenizer_json(json_path)
         settings = {**json_settings, **settings}
+    if added is None and json_path is not None:
+        added = {str(t["id"]): t for t in read_json(json_path).get("added_tokens") or [] if isinstance(t, dict) and "id" in t}
+    if added:
+        settings["added_tokens_decoder"] = added
     limit = settings.get("model_max_length")
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > NO_LIMIT:
         settings.pop("model_max_length")
     return vocab_path, vocab, settings
 
 
-def write_pretrained(save_directory: str, vocab: Dict[str, int], config: dict, special_tokens: Dict[str, str]) -> List[str]:
-    """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (each atomically)."""
+def _check_unsupported(config: dict, path: str) -> None:
+    """Settings of transformers' slow BERT tokenizer that these tokenizers do not implement: refused, not ignored."""
+    if config.get("do_basic_tokenize", True) is not True:
+        raise ValueError(f"{path}: do_basic_tokenize={config['do_basic_tokenize']!r} is not supported (basic tokenization "
+                         "always runs before WordPiece here, as in the fast tokenizers)")
+    if config.get("never_split"):
+        raise ValueError(f"{path}: never_split={config['never_split']!r} is not supported; add such words as tokens "
+                         "(tokenizer.add_tokens) to keep them whole")
+
+
+def _checked_added_json(data: dict, path: str) -> Dict[str, int]:
+    bad = {k: v for k, v in data.items() if isinstance(v, bool) or not isinstance(v, int)}
+    if bad:
+        raise ValueError(f"{path} must map each added token to its integer id, got {bad}")
+    return data
+
+
+def write_pretrained(save_directory: str, vocab: Dict[str, int], config: dict, special_tokens: dict,
+                     added: Optional[Dict[str, int]] = None) -> List[str]:
+    """Write vocab.txt, tokenizer_config.json, special_tokens_map.json and, when ``added`` names tokens beyond
+    the vocabulary, added_tokens.json (each atomically)."""
     if os.path.isfile(save_directory):
         raise ValueError(f"save_pretrained needs a directory, but {save_directory} is a file")
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
@@ -85,9 +126,12 @@ def write_pretrained(save_directory: str, vocab: Dict[str, int], config: dict, s
     path = os.path.join(save_directory, "vocab.txt")
     atomic_write_text(path, "".join(t + "\n" for t, _ in by_id))
     written = [path]
-    for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special_tokens)):
+    files = [("tokenizer_config.json", config), ("special_tokens_map.json", special_tokens)]
+    if added:
+        files.append(("added_tokens.json", added))
+    for name, content in files:
         path = os.path.join(save_directory, name)
-        atomic_write_text(path, json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(content, indent=2, sort_keys=name == "added_tokens.json", ensure_ascii=False) + "\n")
         written.append(path)
     return written
 
