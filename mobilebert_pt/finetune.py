@@ -54,15 +54,13 @@ def train(task: str, model: str, train_file: str, output_dir: str, eval_file: st
     return run_training(opts, TorchBackend(device))
 
 
-def unused_parameter_names(config, architecture: str) -> set:
+def unused_weight_names(config, architecture: str) -> set:
     """The weights the checkpoint layout holds but this config's forward never reads (no gradient)."""
     return {e.pt_name for e in entries(config, architecture) if e.unused}
 
 
 class _PaddedInputs(nn.Module):
-    """The model called as the pipelines call it: padded positions get zero word embeddings (the trigram
-    embedding would mix the [PAD] row into the last real token), so a row trains the same whatever its
-    batch's padding. DDP wraps this module; the loss is its output."""
+    """The model called through model_inputs: the module DDP wraps."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -73,6 +71,9 @@ class _PaddedInputs(nn.Module):
 
 
 def model_inputs(model, batch: dict) -> dict:
+    """The model called as the pipelines call it: padded positions get zero word embeddings (the trigram
+    embedding would mix the [PAD] row into the last real token), so a row trains the same whatever its
+    batch's padding."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
     embeds = model.get_input_embeddings()(ids) * mask[..., None].to(model.dtype)  # (B, [C,] T, E)
     return {"inputs_embeds": embeds, **{k: v for k, v in batch.items() if k != "input_ids"}}
@@ -103,7 +104,7 @@ class TorchBackend:
         cls = getattr(modeling, HEAD_CLASSES[task])
         torch.manual_seed(options.seed)  # a new head starts the same in every process (and in a 1-process run)
         self.model = cls.from_pretrained(source, device_map=str(self.device), **overrides)
-        frozen = unused_parameter_names(self.model.config, HEAD_CLASSES[task])
+        frozen = unused_weight_names(self.model.config, HEAD_CLASSES[task])
         for name, param in self.model.named_parameters():
             param.requires_grad_(name not in frozen)
         self.model.train()

@@ -378,6 +378,34 @@ def test_resume_after_an_interruption_ends_with_the_weights_of_an_uninterrupted_
     assert timeless(resumed.metrics) == timeless(whole.metrics)  # the epoch losses too: the unfinished epoch's sum was saved
 
 
+def test_keras_resume_continues_optimizer_data_and_dropout(work, tmp_path, monkeypatch):
+    """Keras: AdamW's moments and step count come back from optimizer.npz; dropout restarts from (seed, step)."""
+    from mobilebert_tf import train as tf_train
+    from mobilebert_tf import weights_by_name
+    from mobilebert_tf.finetune import KerasBackend
+
+    root, model = work
+    data = data_file(root, "text-classification", 16)
+    options = dict(epochs=1, lr=1e-2, batch_size=8, save_steps=1, save_every_epoch=False, **QUIET)  # 2 steps
+    whole = tf_train("text-classification", model, data, str(tmp_path / "whole"), **options)
+    real_step, calls = KerasBackend.train_step, []
+
+    def dies_at_step_2(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_step(self, *args)
+
+    monkeypatch.setattr(KerasBackend, "train_step", dies_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        tf_train("text-classification", model, data, str(tmp_path / "cut"), **options)
+    monkeypatch.setattr(KerasBackend, "train_step", real_step)
+    assert "optimizer.npz" in os.listdir(tmp_path / "cut" / "checkpoint-1")
+    resumed = tf_train("text-classification", model, data, str(tmp_path / "cut"), resume=True, **options)
+    a, b = weights_by_name(whole.model), weights_by_name(resumed.model)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
 def test_an_output_directory_holding_a_run_is_not_overwritten_nor_resumed_with_other_settings(classifier, work):
     root, model = work
     data = data_file(root, "text-classification", 32)

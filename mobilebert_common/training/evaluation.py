@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_common.pipeline_qa import QuestionAnswering
+from mobilebert_common.pipelines.question_answering import QuestionAnswering
 from mobilebert_common.training import metrics
 from mobilebert_common.training.features import Encoded, target_count
 

@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_common.pipeline_encode import build_feature, encode_text, truncate
-from mobilebert_common.pipeline_qa import QuestionAnswering
+from mobilebert_common.pipelines.encode import build_feature, encode_text, truncate
+from mobilebert_common.pipelines.question_answering import QuestionAnswering
 from mobilebert_common.training.data import Example, class_id, check_same_choice_count
 from mobilebert_common.training.options import TOKEN_LEVEL, label_keys
 

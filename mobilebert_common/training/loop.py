@@ -41,7 +41,7 @@ import numpy as np
 from conversion.staging import STAGING_SUFFIX, staged_directory
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.files import atomic_write_text
-from mobilebert_common.pipeline_base import load_tokenizer
+from mobilebert_common.pipelines.driver import load_tokenizer
 from mobilebert_common.training.data import has_labels, plan_labels, read_examples
 from mobilebert_common.training.evaluation import Evaluator
 from mobilebert_common.training.features import Encoded, MaskedLM, check_vocabulary, collate, encode, target_count
