@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from conversion.formats import write_safetensors  # noqa: E402
-from conversion.weight_map import entries  # noqa: E402
+from mobilebert_common.weights import entries  # noqa: E402
 from mobilebert_common import MobileBertConfig  # noqa: E402
 
 # google/mobilebert-uncased

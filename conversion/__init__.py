@@ -1,15 +1,16 @@
 """Framework-free MobileBERT weight conversion (numpy, safetensors, h5py; never torch or tensorflow).
 
-weight_map   the table of every tensor's PyTorch / TF (Keras h5) / TF1 name and transforms
 formats      readers and writers: safetensors (also sharded, with the hub's index), tf_model.h5, read_weights
 pytorch_bin  pytorch_model.bin: read with a restricted unpickler (legacy files and writing through torch)
 arrays       bfloat16, dtype casts
 convert      pt_to_tf / tf_to_pt, strict (every tensor used, every target filled, shapes checked)
 tf1          Google's original TF1 checkpoints (the only module that imports tensorflow)
 staging      all-or-nothing output directories
-checkpoint   convert_checkpoint: directory to directory, what the command line does
+directories  convert_checkpoint: directory to directory, what the command line does
 verify       --verify: both frameworks' logits on the converted files (needs torch and tensorflow)
 __main__     the `python -m conversion` / `mobilebert-convert` command line
 
-Weight files are located by mobilebert_common.weight_files, shared with both model packages.
+Every tensor's PyTorch / TF (Keras h5) / TF1 name and transform comes from the one table,
+mobilebert_common.weights; weight files are located by mobilebert_common.weight_files. Both are
+shared with the model packages.
 """

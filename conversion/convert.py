@@ -3,7 +3,7 @@
     pt_to_tf(pt_weights, config, architecture=None, skipped=None) -> {TF name: array}
     tf_to_pt(tf_weights, config, architecture=None, skipped=None) -> {PT name: array}
 
-Strict: every source tensor is used (except the ones weight_map.unused_by_design lists: they are
+Strict: every source tensor is used (except the ones weights.unused_by_design lists: they are
 skipped and, when `skipped` is a dict, reported there as {name: reason}), every target tensor is
 filled, shapes are checked against the config, every weight is floating point (as the model's are).
 Any violation raises ConversionError naming the tensors; nothing is returned half-done. The source dtype is kept; arrays are not copied unless a
@@ -19,7 +19,7 @@ import numpy as np
 from mobilebert_common import MobileBertConfig
 
 from .arrays import is_floating
-from .weight_map import Entry, entries, resolve_architecture, unused_by_design
+from mobilebert_common.weights import Entry, entries, resolve_architecture, unused_by_design
 
 DECODER_BIAS_PT = "cls.predictions.decoder.bias"  # older PT files also saved the decoder bias (= cls.predictions.bias)
 

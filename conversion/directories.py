@@ -31,7 +31,7 @@ from . import formats
 from .arrays import DTYPES, cast_floats
 from .convert import pt_to_tf, tf_to_pt
 from .staging import staged_directory
-from .weight_map import resolve_architecture, tf_model_name
+from mobilebert_common.weights import resolve_architecture, tf_model_name
 
 DIRECTIONS = ("pt-to-tf", "tf-to-pt", "tf1-to-pt", "tf1-to-tf")
 PT_FORMATS = ("safetensors", "bin")

@@ -7,7 +7,7 @@ when a checkpoint is read.
     tf1_to_pt(tf1_weights, config, architecture=None, skipped=None, filled=None) -> {PT name: array}
     tf1_to_tf(tf1_weights, config, architecture=None, skipped=None, filled=None) -> {TF h5 name: array}
 
-Names and layouts come from the table (weight_map.Entry.tf1_name, .tf1_transform): bert/embeddings/
+Names and layouts come from the table (weights.Entry.tf1_name, .tf1_transform): bert/embeddings/
 word_embeddings (V, E), bert/encoder/layer_N/attention/self/query/kernel (in, out), ffn_layer_i,
 FakeLayerNorm/{gamma,beta} for NoNorm, cls/predictions/extra_output_weights (V, H - E),
 cls/seq_relationship/output_weights (2, H), cls/squad/output_weights (2, H) for SQuAD fine-tunes
@@ -27,7 +27,7 @@ from mobilebert_common import MobileBertConfig
 
 from .arrays import is_floating
 from .convert import _check, pt_to_tf
-from .weight_map import Entry, detect_architecture, entries, normalize_architecture
+from mobilebert_common.weights import Entry, detect_architecture, entries, normalize_architecture
 
 # Optimizer state and bookkeeping in training checkpoints: Adam/LAMB slots (BERT's optimizers name them
 # <var>/adam_m, <var>/adam_v; TF1 tf.train optimizers <var>/<Name>, <var>/<Name>_1, e.g. <var>/LAMB_1),

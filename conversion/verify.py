@@ -20,7 +20,7 @@ from mobilebert_common.weight_files import locate_weights
 from . import formats
 from .arrays import cast_floats
 from .convert import pt_to_tf, tf_to_pt
-from .weight_map import normalize_architecture, tf_model_name
+from mobilebert_common.weights import normalize_architecture, tf_model_name
 
 RTOL = 1e-4  # relative to max(1, max|logits|): MobileBERT activations are large
 

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from conversion import weight_map
+from mobilebert_common import weights as weight_table
 from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.outputs import (
@@ -529,11 +529,11 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.architecture_name is not None:
-            weight_map.normalize_architecture(cls.architecture_name)  # one of weight_map.ARCHITECTURES
+            weight_table.normalize_architecture(cls.architecture_name)  # one of weight_table.ARCHITECTURES
 
     @classmethod
     def keras_model_name(cls) -> str:
-        return weight_map.tf_model_name(cls.architecture())  # "tf_mobile_bert_for_masked_lm"
+        return weight_table.tf_model_name(cls.architecture())  # "tf_mobile_bert_for_masked_lm"
 
     @property
     def dummy_inputs(self) -> Dict[str, tf.Tensor]:
@@ -547,8 +547,8 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
         """The masked-LM decoder: tf_model.h5 stores a copy of the word embeddings (weight_map's "tie"
         entries); the model computes with the embeddings themselves, as PyTorch ties them."""
         out = {}
-        for arch in weight_map.ARCHITECTURES if every_head else [self.architecture()]:
-            table = weight_map.entries(self.config, arch)
+        for arch in weight_table.ARCHITECTURES if every_head else [self.architecture()]:
+            table = weight_table.entries(self.config, arch)
             by_pt = {e.pt_name: e for e in table}
             out.update({e.tf_name: by_pt[e.tied_to].tf_name for e in table if e.transform == "tie"})
         return out

@@ -12,11 +12,11 @@ import zlib
 
 import numpy as np
 
-from conversion import weight_map
+from mobilebert_common import weights as weight_table
 from mobilebert_common import MobileBertConfig
 from tests.helpers import random_inputs
 
-ARCHITECTURES = list(weight_map.ARCHITECTURES)  # "MobileBertModel", "MobileBertForPreTraining", ...
+ARCHITECTURES = list(weight_table.ARCHITECTURES)  # "MobileBertModel", "MobileBertForPreTraining", ...
 
 
 def model_inputs(config: MobileBertConfig, architecture: str, seed: int = 0) -> dict:
@@ -35,7 +35,7 @@ def random_weights(config: MobileBertConfig, architecture: str, kind: str, seed:
     """
     rng = np.random.default_rng(zlib.crc32(f"{architecture}/{seed}".encode()))
     out = {}
-    for entry in weight_map.entries(config, architecture):
+    for entry in weight_table.entries(config, architecture):
         if entry.transform == "tie":
             continue
         shape = entry.shape
@@ -60,9 +60,9 @@ def random_weights(config: MobileBertConfig, architecture: str, kind: str, seed:
             out[entry.tf_name] = value.T.copy() if entry.transform == "transpose" else value
     if kind == "tf":
         # The Keras file layout stores the masked-LM decoder, tied to the word embeddings.
-        for entry in weight_map.entries(config, architecture):
+        for entry in weight_table.entries(config, architecture):
             if entry.transform == "tie":
-                tied = next(e for e in weight_map.entries(config, architecture) if e.pt_name == entry.tied_to)
+                tied = next(e for e in weight_table.entries(config, architecture) if e.pt_name == entry.tied_to)
                 out[entry.tf_name] = out[tied.tf_name]
     return out
 

@@ -236,7 +236,7 @@ def bin_expected(spec: BinSpec) -> Optional[Dict[str, tuple]]:
 def tiny_arrays(rng: random.Random) -> Dict[str, np.ndarray]:
     """A few small tensors named as a tiny MobileBertConfig's weights, plus the dtypes and shapes files hold:
     float16, int64, bool, a 0-d and an empty tensor."""
-    from conversion.weight_map import entries
+    from mobilebert_common.weights import entries
     from tests.helpers import tiny_config
 
     config = tiny_config()

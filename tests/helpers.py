@@ -46,7 +46,7 @@ VARIANTS = {
 
 def unused_parameters(config: MobileBertConfig, architecture: str) -> set:
     """PyTorch names of the weights the checkpoint layout holds but forward never reads (no gradient)."""
-    from conversion.weight_map import entries
+    from mobilebert_common.weights import entries
 
     return {e.pt_name for e in entries(config, architecture) if e.unused}
 

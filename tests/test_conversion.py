@@ -9,7 +9,7 @@ import pytest
 from conversion.convert import ConversionError, pt_to_tf, tf_to_pt
 from conversion.formats import (read_pytorch_bin, read_safetensors, read_sharded_safetensors, read_tf_h5,
                                 write_safetensors, write_tf_h5)
-from conversion.weight_map import ARCHITECTURES, entries, tf_model_name
+from mobilebert_common.weights import ARCHITECTURES, entries, tf_model_name
 from mobilebert_common import MobileBertConfig
 from tests.helpers import VARIANTS, tiny_config
 from tests.reference_checkpoints import reference_dir

@@ -13,7 +13,7 @@ import pytest
 
 from conversion.convert import pt_to_tf
 from conversion.formats import read_safetensors, read_tf_h5, write_safetensors
-from conversion.weight_map import entries
+from mobilebert_common.weights import entries
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import pytest
 
 from conversion.convert import ConversionError, pt_to_tf, tf_to_pt
 from conversion.formats import read_pytorch_bin, read_safetensors, read_sharded_safetensors, read_tf_h5, write_safetensors
-from conversion.weight_map import entries
+from mobilebert_common.weights import entries
 from mobilebert_common import MobileBertConfig, MobileBertTokenizer
 from mobilebert_common.tokenization_files import load_vocab
 from tests import fuzz_readers as fz

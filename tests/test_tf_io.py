@@ -19,7 +19,8 @@ keras = pytest.importorskip("tf_keras")
 h5py = pytest.importorskip("h5py")
 
 import mobilebert_tf  # noqa: E402
-from conversion import formats, weight_map  # noqa: E402
+from conversion import formats  # noqa: E402
+from mobilebert_common import weights as weight_table  # noqa: E402
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
 from tests.frameworks import ARCHITECTURES, build_tf, model_inputs, random_weights, run_tf  # noqa: E402
 from tests.helpers import VARIANTS, assert_close, tiny_config  # noqa: E402
@@ -91,7 +92,7 @@ def test_h5_layout_is_the_hubs(tmp_path):
         decoder = f["predictions___cls/tf_mobile_bert_for_pre_training/" + DECODER][()]
         embeddings = f["mobilebert/tf_mobile_bert_for_pre_training/" + WORD_EMBEDDINGS][()]
     np.testing.assert_array_equal(decoder, embeddings)
-    expected = {e.tf_name for e in weight_map.entries(config, "MobileBertForPreTraining")}
+    expected = {e.tf_name for e in weight_table.entries(config, "MobileBertForPreTraining")}
     assert set(formats.read_tf_h5(str(tmp_path / "tf_model.h5"))) == expected
 
 
@@ -224,7 +225,7 @@ def test_loading_inside_an_outer_name_scope(tmp_path):
     got = run_tf(loaded, inputs)
     for key in expected:
         assert_close(got[key], expected[key], rtol=0, what=key)
-    expected_names = {e.tf_name for e in weight_map.entries(config, "MobileBertForPreTraining") if e.transform != "tie"}
+    expected_names = {e.tf_name for e in weight_table.entries(config, "MobileBertForPreTraining") if e.transform != "tie"}
     assert set(formats.read_tf_h5(str(tmp_path / "keras.h5"))) == expected_names
 
 

@@ -112,7 +112,7 @@ def test_mirrored_strategy_on_two_devices_takes_the_steps_of_one_device_with_the
     for name in alone:
         np.testing.assert_array_equal(replicas[1][name], replicas[0][name], err_msg=name)
         assert_close(replicas[0][name], alone[name], rtol=1e-5, what=name)
-    from conversion.weight_map import entries
+    from mobilebert_common.weights import entries
     from mobilebert_common import MobileBertConfig
     from mobilebert_tf import TFMobileBertForMaskedLM, weights_by_name
 

@@ -1,8 +1,8 @@
-"""conversion.weight_map: the table equals the reference checkpoints' names and shapes, every head."""
+"""mobilebert_common.weights: the table equals the reference checkpoints' names and shapes, every head."""
 
 import pytest
 
-from conversion.weight_map import (ARCHITECTURES, detect_architecture, entries, normalize_architecture,
+from mobilebert_common.weights import (ARCHITECTURES, detect_architecture, entries, normalize_architecture,
                                    resolve_architecture, tf_model_name, unused_by_design)
 from mobilebert_common import MobileBertConfig
 from tests.helpers import VARIANTS, tiny_config

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from mobilebert_common import MobileBertConfig
+from mobilebert_common.config import MobileBertConfig
 
 # architecture -> (has_pooler, head modules). TF classes are the same names with a "TF" prefix.
 ARCHITECTURES = {
@@ -90,20 +90,6 @@ def tf_model_name(architecture: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower()
 
 
-def _has_transformation(config: MobileBertConfig) -> bool:
-    return config.trigram_input or config.embedding_size != config.hidden_size
-
-
-def _query_key_in(config: MobileBertConfig) -> int:
-    # Query/key read the shared bottleneck, the input bottleneck, or the layer input itself.
-    # (The reference sizes them true_hidden_size also when use_bottleneck without a shared or
-    # attention bottleneck, and then crashes; our models route q/k from the hidden_size input.)
-    c = config
-    if c.use_bottleneck_attention or c.key_query_shared_bottleneck or not c.use_bottleneck:
-        return c.true_hidden_size
-    return c.hidden_size
-
-
 class _Builder:
     """Accumulates entries; knows how each kind of module is named in the three schemes."""
 
@@ -143,11 +129,10 @@ def _backbone(b: _Builder, pt: str, with_pooler: bool) -> None:
     b.plain(f"{e_pt}.position_embeddings.weight", f"{e_tf}/position_embeddings/embeddings:0",
             f"{e_tf1}/position_embeddings", (c.max_position_embeddings, H))
     b.dense(f"{e_pt}.embedding_transformation", f"{e_tf}/embedding_transformation", f"{e_tf1}/embedding_transformation",
-            H, E * 3 if c.trigram_input else E, unused=not _has_transformation(c))
+            H, c.embedding_input_size, unused=not c.transforms_input)
     b.norm(e_pt, e_tf, e_tf1, H)
 
-    qk_in = _query_key_in(c)
-    v_in = T if c.use_bottleneck_attention else H
+    qk_in, v_in = c.query_key_input_size, c.value_input_size
     for i in range(c.num_hidden_layers):
         l_pt, l_tf, l_tf1 = f"{pt}encoder.layer.{i}", f"mobilebert/encoder/layer_._{i}", f"bert/encoder/layer_{i}"
 
@@ -172,8 +157,8 @@ def _backbone(b: _Builder, pt: str, with_pooler: bool) -> None:
             b.dense(*sub("bottleneck.input.dense"), T, H)
             b.norm(*sub("bottleneck.input"), T)
             if c.key_query_shared_bottleneck:
-                b.dense(*sub("bottleneck.attention.dense"), T, H, unused=c.use_bottleneck_attention)
-                b.norm(*sub("bottleneck.attention"), T, unused=c.use_bottleneck_attention)
+                b.dense(*sub("bottleneck.attention.dense"), T, H, unused=not c.uses_shared_bottleneck)
+                b.norm(*sub("bottleneck.attention"), T, unused=not c.uses_shared_bottleneck)
         for j in range(c.num_feedforward_networks - 1):
             b.dense(*sub(f"ffn.{j}.intermediate.dense"), I, T)
             b.dense(*sub(f"ffn.{j}.output.dense"), T, I)
@@ -190,7 +175,7 @@ def _predictions(b: _Builder, word_embeddings_pt: str) -> None:
     b.norm("cls.predictions.transform", f"{p_tf}/transform", "cls/predictions/transform", c.hidden_size, real=True)
     # (hidden - embedding, vocab) in PT and TF alike; TF1 stores it (vocab, hidden - embedding).
     b.out.append(Entry("cls.predictions.dense.weight", f"{p_tf}/dense/weight:0", "none",
-                       "cls/predictions/extra_output_weights", (c.hidden_size - c.embedding_size, c.vocab_size),
+                       "cls/predictions/extra_output_weights", (c.mlm_dense_size, c.vocab_size),
                        tf1_transform="transpose"))
     b.plain("cls.predictions.bias", f"{p_tf}/bias:0", "cls/predictions/output_bias", (c.vocab_size,))
     b.out.append(Entry("cls.predictions.decoder.weight", f"{p_tf}/decoder/weight:0", "tie", None,
