@@ -472,7 +472,7 @@ def write_checkpoint(directory: str, config, seed: int, with_tf: bool) -> dict:
     a PyTorch one ('safe_open' object is not iterable)."""
     import torch
 
-    from conversion.checkpoint import convert_checkpoint
+    from conversion.directories import convert_checkpoint
     from mobilebert_pt import MobileBertForPreTraining
 
     dirs = {"pt": os.path.join(directory, "pt"), "tf": os.path.join(directory, "tf")}
