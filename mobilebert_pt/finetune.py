@@ -10,7 +10,7 @@ DDP, AdamW with the linear schedule (LambdaLR), clipping, bfloat16 autocast, the
 
 Under torchrun (WORLD_SIZE > 1) every process trains one replica: DistributedSampler shards the
 data, DDP averages the gradients, rank 0 alone writes. Weights that the config never reads (the
-`unused` entries of conversion.weight_map: embedding_transformation without trigram and with
+`unused` entries of mobilebert_common.weights: embedding_transformation without trigram and with
 embedding_size == hidden_size, the shared bottleneck under use_bottleneck_attention) are frozen
 and left out of the optimizer, so DDP runs without find_unused_parameters.
 """
@@ -27,10 +27,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
 from mobilebert_common.training.options import EVAL_OUTPUTS, HEAD_CLASSES, make_options
 from mobilebert_common.training.schedule import linear_schedule
+from mobilebert_common.weights import entries
 from mobilebert_pt import modeling  # the task classes; not through the package, whose train() is this module's
 
 OPTIMIZER_NAME, SCHEDULER_NAME = "optimizer.pt", "scheduler.pt"

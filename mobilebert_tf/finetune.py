@@ -26,11 +26,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from conversion.weight_map import entries
 from mobilebert_common.training.loop import TrainResult, run_training
 from mobilebert_common.training.options import EVAL_OUTPUTS, HEAD_CLASSES, make_options
 from mobilebert_common.training.schedule import linear_schedule, shard
 from mobilebert_common.weight_files import PT_WEIGHTS_NAMES, TF_WEIGHTS_NAME
+from mobilebert_common.weights import entries
 from mobilebert_tf import modeling  # the task classes; not through the package, whose train() is this module's
 from mobilebert_tf.pretrained import weights_by_name
 
