@@ -96,7 +96,8 @@ class AddedTokensMixin:
         return len(self.vocab)
 
     def __len__(self) -> int:
-        return len(self.get_vocab())
+        """The vocabulary and the added tokens beyond it (what a model's embeddings must hold)."""
+        return len(self.vocab) + sum(1 for t in self._added.values() if t.content not in self.vocab)
 
     def _register(self, index: int, token: AddedToken) -> None:
         self._added[index] = token

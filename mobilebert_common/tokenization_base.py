@@ -446,7 +446,8 @@ class MobileBertTokenizerBase(AddedTokensMixin):
         words = [r["word_ids"] for r in rows]
         sequences = [r["sequence_ids"] for r in rows]
         if not batched and return_tensors is None and not (return_overflowing_tokens and fast):
-            data = {k: v[0] for k, v in data.items()}  # one text: flat lists, as users know them
+            # one text: flat lists, as users know them (the fast class keeps length a list of one, as transformers')
+            data = {k: v if fast and not isinstance(v[0], list) else v[0] for k, v in data.items()}
         return BatchEncoding(data, words, sequences, batched).convert_to_tensors(return_tensors)
 
     def pad(self, encoded_inputs, padding=True, max_length: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,

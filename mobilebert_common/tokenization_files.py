@@ -131,7 +131,7 @@ def write_pretrained(save_directory: str, vocab: Dict[str, int], config: dict, s
         files.append(("added_tokens.json", added))
     for name, content in files:
         path = os.path.join(save_directory, name)
-        atomic_write_text(path, json.dumps(content, indent=2, sort_keys=name == "added_tokens.json", ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         written.append(path)
     return written
 
