@@ -125,7 +125,7 @@ def test_tf_tensors(cls, toks):
 def test_flags_select_the_outputs(cls, toks):
     tok = toks[cls]
     enc = tok("hello", return_token_type_ids=False, return_attention_mask=False, return_length=True)
-    assert set(enc) == {"input_ids", "length"} and enc["length"] == 3
+    assert set(enc) == {"input_ids", "length"} and enc["length"] == (3 if cls is MobileBertTokenizer else [3])  # as each counterpart
     enc = tok("hello world", add_special_tokens=False, return_offsets_mapping=True)  # what the pipelines call
     assert enc["input_ids"] == [7592, 2088] and enc["offset_mapping"] == [(0, 5), (6, 11)]
     assert tok.encode("hello", "world") == [101, 7592, 102, 2088, 102]
