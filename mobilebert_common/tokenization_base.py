@@ -30,6 +30,7 @@ from mobilebert_common.tokenization_files import (
     DEFAULT_SPECIAL_TOKENS,
     INIT_KEYS,
     SPECIAL_TOKEN_NAMES,
+    check_added_ids,
     load_vocab,
     read_pretrained,
     read_tokenizer_json,
@@ -120,7 +121,7 @@ class MobileBertTokenizerBase(AddedTokensMixin):
         named = {"unk_token": unk_token, "sep_token": sep_token, "pad_token": pad_token, "cls_token": cls_token,
                  "mask_token": mask_token, "bos_token": bos_token, "eos_token": eos_token}
         self._init_special_tokens({k: None if v is None else as_added_token(v, True, k).content for k, v in named.items()})
-        saved = _checked_added_tokens(added_tokens_decoder or {}, self.vocab, where)
+        saved = _checked_added_tokens(added_tokens_decoder or {}, self.vocab)
         missing = [t for t in (self._special[n] for n in SPECIAL_TOKEN_NAMES)
                    if t is not None and t not in self.vocab and t not in {a.content for a in saved.values()}]
         if missing:
@@ -554,23 +555,11 @@ class MobileBertTokenizerBase(AddedTokensMixin):
         return []
 
 
-def _checked_added_tokens(saved: Dict, vocab: Dict[str, int], where: str) -> Dict[int, AddedToken]:
-    """Added tokens read from a saved tokenizer ({id: AddedToken or its dict}), checked against the vocabulary:
-    a token of the vocabulary keeps its id there; the others take the ids after it, without gaps."""
-    tokens = {}
-    for key, value in saved.items():
-        if not is_int(key) and not (isinstance(key, str) and key.isdigit()):
-            raise ValueError(f"{where}: added token ids must be integers, got {key!r}")
-        tokens[int(key)] = as_added_token(value, special=False, what=f"added token {key}")
-    for index, token in tokens.items():
-        if token.content in vocab and vocab[token.content] != index:
-            raise ValueError(f"{where}: added token {token.content!r} has id {index}, but the vocabulary gives it id "
-                             f"{vocab[token.content]}")
-    beyond = sorted(i for i, t in tokens.items() if t.content not in vocab)
-    if beyond != list(range(len(vocab), len(vocab) + len(beyond))):
-        raise ValueError(f"{where}: the added tokens outside the vocabulary must have the ids {len(vocab)}.. in order "
-                         f"(after its {len(vocab)} entries), got {beyond}")
-    return tokens
+def _checked_added_tokens(saved: Dict, vocab: Dict[str, int]) -> Dict[int, AddedToken]:
+    """added_tokens_decoder ({id: AddedToken, its dict or str}) -> {int id: AddedToken}, ids checked."""
+    tokens = {key: as_added_token(value, special=False, what=f"added_tokens_decoder[{key!r}]") for key, value in saved.items()}
+    check_added_ids({k: t.content for k, t in tokens.items()}, vocab, "added_tokens_decoder")
+    return {int(k): t for k, t in tokens.items()}
 
 
 def _tensor_type_of(values) -> Optional[str]:

@@ -19,7 +19,7 @@ SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask
 DEFAULT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
 # The settings tokenizer_config.json carries that the tokenizers' constructors take.
 INIT_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "clean_up_tokenization_spaces",
-             "additional_special_tokens", "padding_side", "truncation_side", "model_input_names")
+             "additional_special_tokens", "padding_side", "truncation_side", "model_input_names", "verbose")
 # transformers' SPECIAL_TOKENS_ATTRIBUTES order: all_special_tokens lists them in this order.
 NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token") + SPECIAL_TOKEN_NAMES
 # transformers writes int(1e30) as model_max_length for "no limit"; anything past this means that.
@@ -48,13 +48,13 @@ def load_vocab(path: str) -> Dict[str, int]:
     return vocab
 
 
-def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Optional[Dict[str, int]], dict]:
-    """A directory or hub repo id -> (vocab.txt path or None, vocabulary from tokenizer.json or None,
+def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Dict[str, int], dict]:
+    """A directory or hub repo id -> (vocab.txt path or None, the vocabulary (from vocab.txt or tokenizer.json),
     constructor settings read from tokenizer_config.json, special_tokens_map.json, added_tokens.json and
     tokenizer.json, the added tokens as added_tokens_decoder)."""
     allowed = set(INIT_KEYS) | set(NAMED_SPECIAL_TOKENS)
     settings = {}
-    added = None  # {id: AddedToken dict}
+    added, added_path = None, None  # {id: AddedToken dict}, and the file it came from
     config_path = resolve_file(source, "tokenizer_config.json", required=False, **hub)
     if config_path:
         config = read_json(config_path)
@@ -62,7 +62,7 @@ def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Optional[Dic
         # strip_accents is kept even when null: null is a setting (follow do_lower_case)
         settings.update({k: v for k, v in config.items() if k in allowed and (v is not None or k == "strip_accents")})
         if isinstance(config.get("added_tokens_decoder"), dict):
-            added = config["added_tokens_decoder"]
+            added, added_path = config["added_tokens_decoder"], config_path
     special_path = resolve_file(source, "special_tokens_map.json", required=False, **hub)
     if special_path:
         for name, value in read_json(special_path).items():
@@ -79,21 +79,43 @@ def read_pretrained(source: str, hub: dict) -> Tuple[Optional[str], Optional[Dic
             added = {str(i): {"content": t, "special": t in specials, "normalized": t not in specials}
                      for t, i in _checked_added_json(read_json(added_path), added_path).items()}
     vocab_path = resolve_file(source, "vocab.txt", required=False, **hub)
-    vocab = None
     json_path = resolve_file(source, "tokenizer.json", required=False, **hub) if vocab_path is None or added is None else None
     if vocab_path is None:
         if json_path is None:
             raise FileNotFoundError(f"{source} holds neither vocab.txt nor tokenizer.json: no vocabulary to build a tokenizer from")
         vocab, json_settings = read_tokenizer_json(json_path)
         settings = {**json_settings, **settings}
+    else:
+        vocab = load_vocab(vocab_path)
     if added is None and json_path is not None:
-        added = {str(t["id"]): t for t in read_json(json_path).get("added_tokens") or [] if isinstance(t, dict) and "id" in t}
+        added, added_path = {str(t["id"]): t for t in read_json(json_path).get("added_tokens") or []
+                             if isinstance(t, dict) and "id" in t}, json_path
     if added:
+        check_added_ids({k: v.get("content") if isinstance(v, dict) else v for k, v in added.items()}, vocab, added_path)
         settings["added_tokens_decoder"] = added
     limit = settings.get("model_max_length")
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > NO_LIMIT:
         settings.pop("model_max_length")
     return vocab_path, vocab, settings
+
+
+def check_added_ids(contents: Dict, vocab: Dict[str, int], where: str) -> None:
+    """Added tokens ({id: content}) against the vocabulary: a token of the vocabulary keeps its id there; the
+    others take the ids after it, in order and without gaps (as transformers assigns them)."""
+    ids = {}
+    for key, content in contents.items():
+        if isinstance(key, bool) or not (isinstance(key, int) or (isinstance(key, str) and key.isdigit())):
+            raise ValueError(f"{where}: added token ids must be integers, got {key!r}")
+        if not isinstance(content, str):
+            raise ValueError(f"{where}: added token {key} must be a str or an AddedToken, got {content!r:.60}")
+        ids[int(key)] = content
+    for index, content in ids.items():
+        if content in vocab and vocab[content] != index:
+            raise ValueError(f"{where}: added token {content!r} has id {index}, but the vocabulary gives it id {vocab[content]}")
+    beyond = sorted(i for i, content in ids.items() if content not in vocab)
+    if beyond != list(range(len(vocab), len(vocab) + len(beyond))):
+        raise ValueError(f"{where}: the added tokens outside the vocabulary must have the ids {len(vocab)}.. in order "
+                         f"(after its {len(vocab)} entries), got {beyond}")
 
 
 def _check_unsupported(config: dict, path: str) -> None:

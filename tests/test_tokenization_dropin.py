@@ -157,8 +157,10 @@ def test_a_saved_file_with_a_gap_in_the_added_ids_is_refused(vocab_path, tmp_pat
     config = json.loads((tmp_path / "tokenizer_config.json").read_text())
     config["added_tokens_decoder"]["30530"] = config["added_tokens_decoder"].pop("30522")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"added tokens outside the vocabulary must have the ids 30522\.\. in order"):
+    with pytest.raises(ValueError, match=r"tokenizer_config.json: the added tokens outside the vocabulary must have the ids 30522\.\. in order"):
         MobileBertTokenizer.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"added_tokens_decoder: added token 'hello' has id 30522, but the vocabulary gives it id 7592"):
+        MobileBertTokenizer(vocab_path, added_tokens_decoder={30522: "hello"})
     config["never_split"] = ["foo"]
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"tokenizer_config.json: never_split=\['foo'\] is not supported"):
