@@ -406,6 +406,9 @@ class MobileBertTokenizerBase(AddedTokensMixin):
         side = check_side(self.padding_side if padding_side is None else padding_side, "padding_side")
         cut_side = check_side(self.truncation_side, "truncation_side")
         cls_id, sep_id = self._template_ids()
+        if add_special_tokens and None in (cls_id, sep_id):
+            raise ValueError("this tokenizer has no cls_token / sep_token to frame rows with; set them "
+                             "(tokenizer.cls_token = '[CLS]') or pass add_special_tokens=False")
         rows, mapping = [], []
         for index, (a, b) in enumerate(samples):
             for row in sample_rows(a, b, cls_id, sep_id, add_special_tokens, truncation, max_length, stride,

@@ -27,11 +27,21 @@ class MobileBertTokenizerFast(MobileBertTokenizerBase):
 
     is_fast = True
 
+    def __init__(self, vocab_file=None, **kwargs):
+        super().__init__(vocab_file, **kwargs)
+        # [CLS] / [SEP] of the row template, fixed here as in transformers' fast class (setting cls_token later
+        # does not change the rows it builds); written to tokenizer.json as its post-processor
+        self._template = (self.cls_token_id, self.sep_token_id)
+        cls, sep = self.cls_token, self.sep_token
+        if None not in (cls, sep):
+            self.backend_tokenizer.post_processor = processors.TemplateProcessing(
+                single=f"{cls}:0 $A:0 {sep}:0",
+                pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+                special_tokens=[(cls, self._template[0]), (sep, self._template[1])],
+            )
+
     def _start_registry(self) -> None:
         self.backend_tokenizer = self._build_backend()
-        # [CLS] / [SEP] of the row template, fixed here as in transformers' fast class (setting cls_token later
-        # does not change the rows it builds)
-        self._template = (self.cls_token_id, self.sep_token_id)
         self._sync_registry()
 
     def _template_ids(self):
@@ -47,12 +57,6 @@ class MobileBertTokenizerFast(MobileBertTokenizerBase):
         )
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece(prefix="##")
-        cls, sep = self.cls_token, self.sep_token
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{cls}:0 $A:0 {sep}:0",
-            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-            special_tokens=[(cls, self.vocab[cls]), (sep, self.vocab[sep])],
-        )
         # Special tokens written in the text stay whole; they match the raw (unnormalised) text.
         named = {self._special[n] for n in NAMED_SPECIAL_TOKENS if self._special[n] in self.vocab}
         tok.add_special_tokens([BackendToken(t, special=True, normalized=False) for t in sorted(named, key=self.vocab.get)])

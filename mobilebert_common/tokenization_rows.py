@@ -1,6 +1,7 @@
-"""From word pieces to model rows: the options of a call, pairs and batches, special tokens,
-truncation (with stride windows), padding. Framework-free and tokenizer-free: both tokenizers
-hand their word pieces (a ``Piece`` per text) to these functions.
+"""From word pieces to model rows: the options of a call, pairs and batches (texts or pre-split
+words), special tokens, truncation (with stride windows) and padding, on either side. Framework-free
+and tokenizer-free: both tokenizers hand their word pieces (a ``Piece`` per text) to these functions,
+saying whether to cut as transformers' slow class or as the `tokenizers` library (the fast class) does.
 
 A row is a dict of equal-length lists: input_ids, token_type_ids, attention_mask,
 special_tokens_mask, offset_mapping, word_ids, sequence_ids.
