@@ -7,9 +7,12 @@ is a warning, and the wording) live here once.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
+
+from mobilebert_common.config import CARRIED, CONFIG_NAME
 
 Shape = Tuple[int, ...]
 
@@ -92,3 +95,49 @@ def apply_policy(
     if notes:
         warnings.warn(f"{model_class}: " + "; ".join(notes), UserWarning, stacklevel=3)
     return reinit
+
+
+# ---------------------------------------------------------------------------------------- from_pretrained's arguments
+HUB_KEYWORDS = ("revision", "cache_dir", "token", "local_files_only", "force_download")
+
+
+@dataclass
+class PretrainedSource:
+    """What from_pretrained's arguments resolve to, the same way in both frameworks."""
+
+    source: str  # what the user passed: a directory, a weights file or a hub repo id
+    weights_file: Optional[str]  # the source itself when it is a single weights file
+    config: object  # the config the model is built from (the file's, with the keyword overrides)
+    file_config: object  # the checkpoint's own config.json (None when config= was given and none is beside the weights)
+
+
+def resolve_pretrained(config_class, source, config=None, overrides: Optional[dict] = None,
+                       hub_kwargs: Optional[dict] = None, read_file_config: bool = False,
+                       find_file: Optional[Callable] = None) -> PretrainedSource:
+    """Resolve from_pretrained's source, config= and config keyword overrides (``num_labels=3``).
+
+    ``read_file_config``: also read the checkpoint's own config when config= is given (a converter needs
+    the file's shapes); ``find_file(source, name, required=False, **hub_kwargs)`` locates it (the hub's
+    resolver). Unknown keywords are an error naming them; a weights file needs a config.json beside it
+    or config=.
+    """
+    overrides, hub_kwargs = dict(overrides or {}), dict(hub_kwargs or {})
+    known = set(config_class.__dataclass_fields__) | set(CARRIED) | {"torch_dtype"}
+    unknown = [k for k in overrides if k not in known or k == "extra"]
+    if unknown:
+        raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
+    source = os.fspath(source)
+    weights_file = source if os.path.isfile(source) else None
+    config_source = os.path.dirname(os.path.abspath(source)) if weights_file else source
+    if weights_file and config is None and not os.path.isfile(os.path.join(config_source, CONFIG_NAME)):
+        raise FileNotFoundError(f"{source} is a weights file without a {CONFIG_NAME} beside it; pass config=")
+    if config is not None and not isinstance(config, config_class):
+        raise ValueError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
+    file_config = None
+    if config is None or (read_file_config and find_file is not None
+                          and find_file(config_source, CONFIG_NAME, required=False, **hub_kwargs)):
+        file_config = config_class.from_pretrained(config_source, **hub_kwargs)
+    chosen = file_config if config is None else config
+    if overrides:
+        chosen = chosen.copy(**overrides)
+    return PretrainedSource(source, weights_file, chosen, file_config)

@@ -18,6 +18,8 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from conversion.convert import tf_to_pt
+from conversion.formats import read_tf_h5
 from mobilebert_common.files import atomic_path, atomic_write_text
 from mobilebert_common.hub import resolve_file
 from mobilebert_common.weight_files import (  # noqa: F401  (the names are part of this module's API)
@@ -106,12 +108,6 @@ def _load_bin(path: str) -> Checkpoint:
 
 
 def _load_tf_h5(path: str, config, architecture: Optional[str]) -> Checkpoint:
-    try:
-        from conversion.convert import tf_to_pt
-        from conversion.formats import read_tf_h5
-    except ImportError as err:
-        raise ImportError(f"reading {path} (from_tf=True) needs the `conversion` package of this suite: {err}") from None
-
     try:
         pt_weights = tf_to_pt(read_tf_h5(path), config, architecture=architecture)
     except ValueError as err:  # ConversionError is a ValueError

@@ -22,40 +22,37 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from mobilebert_common.config import CONFIG_NAME
-from mobilebert_common.loading import apply_policy, compare
+from mobilebert_common.devices import dtype_name, parse_device
+from mobilebert_common.loading import apply_policy, compare, resolve_pretrained
 from mobilebert_pt import checkpoints
 
-DTYPES = {
-    "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,
-    "float16": torch.float16, "half": torch.float16, "fp16": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-}
+# mobilebert_common.devices names the dtypes; these are torch's.
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def resolve_dtype(torch_dtype, config, checkpoint: Optional[checkpoints.Checkpoint]) -> torch.dtype:
-    """None -> float32; "auto" -> config.json's torch_dtype/dtype, else the file's float dtype, else float32."""
+    """None -> float32; "auto" -> config.json's dtype (torch_dtype), else the file's float dtype, else float32."""
     if torch_dtype is None:
         return torch.float32
     if isinstance(torch_dtype, str) and torch_dtype == "auto":
-        named = config.extra.get("torch_dtype") or config.extra.get("dtype")
-        if isinstance(named, str) and named in DTYPES:
-            return DTYPES[named]
+        named = dtype_name(getattr(config, "dtype", None) or config.extra.get("torch_dtype") or config.extra.get("dtype"))
+        if named is not None:
+            return TORCH_DTYPES[named]
         stored = checkpoint.float_dtype if checkpoint is not None else None
-        return stored if stored in (torch.float32, torch.float16, torch.bfloat16) else torch.float32
-    if isinstance(torch_dtype, str):
-        torch_dtype = DTYPES.get(torch_dtype.replace("torch.", ""), torch_dtype)
-    if torch_dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        return stored if stored in TORCH_DTYPES.values() else torch.float32
+    named = dtype_name(torch_dtype)
+    if named is None:
         raise ValueError(
             f"torch_dtype={torch_dtype!r} is not supported; allowed: None, 'auto', torch.float32, torch.float16, torch.bfloat16"
         )
-    return torch_dtype
+    return TORCH_DTYPES[named]
 
 
 def resolve_device(device_map, said: Optional[str] = None, use_cpu: str = "device_map='cpu' or 'auto'") -> torch.device:
     """The one device the whole model goes to. MobileBERT is small: no splitting across devices.
 
-    None / "cpu" / -1 -> CPU; "auto" -> cuda:0 when there is one; N -> cuda:N; "cuda", "cuda:N".
+    None / "cpu" / -1 -> CPU; "auto" -> cuda:0 when there is one; N, "cuda", "cuda:N" (parsed by
+    mobilebert_common.devices) -> that GPU, checked to exist.
     said / use_cpu: how errors name the argument and the CPU choice (the pipeline says "device=0").
     """
     said = said or f"device_map={device_map!r}"
@@ -64,26 +61,16 @@ def resolve_device(device_map, said: Optional[str] = None, use_cpu: str = "devic
         if len(devices) != 1:
             raise ValueError(f"{said}: this model loads onto one device; pass 'cpu', 'cuda', 'cuda:0' or 'auto'")
         device_map = devices.pop()
-    if device_map is None or device_map == "cpu" or (isinstance(device_map, int) and device_map == -1):
-        return torch.device("cpu")
     if device_map == "auto":
         return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
-    if isinstance(device_map, bool) or (isinstance(device_map, int) and device_map < -1):
-        raise ValueError(f"{said}: pass -1 or 'cpu' for the CPU, N or 'cuda:N' for a GPU")
-    try:
-        device = torch.device("cuda", device_map) if isinstance(device_map, int) else torch.device(device_map)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"{said} is not a device; allowed: None, 'auto', 'cpu' (or -1), N, 'cuda', 'cuda:N'") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise ValueError(f"{said}: only the CPU and CUDA GPUs are supported")
+    kind, index = parse_device(device_map, said)
+    if kind == "cpu":
+        return torch.device("cpu")
     if not torch.cuda.is_available():
         raise ValueError(
             f"{said} asks for a CUDA GPU, but torch.cuda.is_available() is False (torch {torch.__version__}). "
             f"Use {use_cpu}, or install a CUDA build of torch."
         )
-    index = device.index or 0
     if index >= torch.cuda.device_count():
         raise ValueError(f"{said} asks for GPU {index}, but there are only {torch.cuda.device_count()} CUDA device(s)")
     return torch.device("cuda", index)
@@ -257,21 +244,10 @@ class PreTrainedModel(nn.Module):
     ):
         """Load a directory, a weights file or a hub repo id (config.json + weights). Config fields may be
         overridden by keyword (``num_labels=3``). Returns the model in eval mode."""
-        source = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, token=token,
                           local_files_only=local_files_only, force_download=force_download)
-        unknown = [k for k in config_overrides if k not in cls.config_class.__dataclass_fields__]
-        if unknown:
-            raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
-        if config is None:
-            config_source = (os.path.dirname(source) or ".") if os.path.isfile(source) else source
-            if os.path.isfile(source) and not os.path.isfile(os.path.join(config_source, CONFIG_NAME)):
-                raise FileNotFoundError(f"{source} is a weights file without a config.json beside it; pass config=")
-            config = cls.config_class.from_pretrained(config_source, **hub_kwargs, **config_overrides)
-        elif not isinstance(config, cls.config_class):
-            raise ValueError(f"config must be a {cls.config_class.__name__}, got {type(config).__name__}")
-        elif config_overrides:
-            config = config.copy(**config_overrides)
+        resolved = resolve_pretrained(cls.config_class, pretrained_model_name_or_path, config, config_overrides, hub_kwargs)
+        source, config = resolved.source, resolved.config
         if dtype is not None and torch_dtype is not None:
             raise ValueError("pass torch_dtype or dtype, not both")
         torch_dtype = dtype if torch_dtype is None else torch_dtype

@@ -15,20 +15,12 @@ from typing import Dict
 import numpy as np
 
 from mobilebert_common.config import MobileBertConfig
+from conversion import convert, formats
 from mobilebert_common.hub import resolve_file
+from mobilebert_common.weights import resolve_architecture
 from mobilebert_common.weight_files import (  # noqa: F401  (the names are part of this module's API)
     BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, TF_WEIGHTS_NAME, corrupt_file_error, locate_weights,
 )
-
-
-def _conversion(name: str):
-    """conversion.<name>, imported when files are read or written (numpy-only; no torch needed)."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"conversion.{name}")
-    except ImportError as err:
-        raise ImportError(f"reading and writing MobileBERT weight files needs the suite's `conversion` package: {err}") from None
 
 
 def _resolve_tf_weights(source: str, hub: dict) -> str:
@@ -37,9 +29,8 @@ def _resolve_tf_weights(source: str, hub: dict) -> str:
 
 
 def _read_h5(path: str) -> Dict[str, np.ndarray]:
-    read_tf_h5 = _conversion("formats").read_tf_h5
     try:
-        return read_tf_h5(path)
+        return formats.read_tf_h5(path)
     except FileNotFoundError:
         raise
     except (OSError, KeyError, TypeError) as err:  # h5py reports a corrupt or truncated file as OSError
@@ -51,10 +42,6 @@ def _read_pt_weights(source: str, hub: dict, file_config: MobileBertConfig, own_
 
     ``source``: a directory, a weights file or a hub repo id (``is_file`` is kept for callers; the
     locator tells them apart itself)."""
-    formats = _conversion("formats")
-    pt_to_tf = _conversion("convert").pt_to_tf
-    resolve_architecture = _conversion("weight_map").resolve_architecture
-
     files = locate_weights(source, "pt", hub, resolve_file, other_hint="load it without from_pt.")
     try:
         pt_weights = formats.read_weights(files)
@@ -68,6 +55,6 @@ def _read_pt_weights(source: str, hub: dict, file_config: MobileBertConfig, own_
         # Only the shared "classifier" head is ambiguous by names; our own class names it.
         architecture = own_architecture
     try:
-        return files.path, pt_to_tf(pt_weights, file_config, architecture=architecture)
+        return files.path, convert.pt_to_tf(pt_weights, file_config, architecture=architecture)
     except ValueError as err:
         raise ValueError(f"{files.path}: {err}") from None

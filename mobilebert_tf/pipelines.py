@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_common.devices import dtype_name, parse_device
 from mobilebert_common.pipelines.driver import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipelines.registry import HEAD_CLASSES, normalize_task
 from mobilebert_tf import modeling
@@ -26,42 +27,29 @@ POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed
 
 
 def resolve_tf_device(device, cli: bool = False) -> str:
-    """None / -1 / "cpu" -> "/CPU:0"; N, "gpu:N" or "cuda:N" -> "/GPU:N" (checked to exist).
-    Errors name the argument the user wrote: device=... (or --device ... from the CLI)."""
+    """None / -1 / "cpu" -> "/CPU:0"; N, "gpu:N" or "cuda:N" (parsed by mobilebert_common.devices) -> "/GPU:N",
+    checked to exist. Errors name the argument the user wrote: device=... (or --device ... from the CLI)."""
     said, cpu = describe_device(device, cli)
-    if device is None or device == -1 or (isinstance(device, str) and device.lower() in ("cpu", "/cpu:0", "cpu:0")):
+    kind, index = parse_device(device, said)
+    if kind == "cpu":
         return "/CPU:0"
-    index = None
-    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
-        index = device
-    elif isinstance(device, str):
-        name = device.lower().lstrip("/")
-        for prefix in ("cuda", "gpu"):
-            if name == prefix:
-                index = 0
-            elif name.startswith(prefix + ":") and name[len(prefix) + 1 :].isdigit():
-                index = int(name[len(prefix) + 1 :])
-    if index is None:
-        raise ValueError(f"{said}: pass None, -1 or 'cpu' for the CPU, N, 'gpu:N' or 'cuda:N' for a GPU")
     gpus = tf.config.list_physical_devices("GPU")
     if index >= len(gpus):
         raise ValueError(f"{said} asks for GPU {index}, but TensorFlow sees {len(gpus)} GPU(s). Use {cpu}, or install a GPU build of TensorFlow.")
     return f"/GPU:{index}"
 
 
-def dtype_name(dtype) -> str:
-    """None -> "float32"; a string, a tf.DType or a torch dtype's name -> float32 / float16 / bfloat16."""
+def policy_dtype(dtype) -> str:
+    """None -> "float32"; a dtype's name in any spelling (mobilebert_common.devices), a tf.DType or a torch dtype."""
     if dtype is None:
         return "float32"
-    name = getattr(dtype, "name", None) or str(dtype)
-    name = name.replace("torch.", "").lower()
-    if name == "float16-mixed":
+    if isinstance(dtype, str) and dtype == "float16-mixed":
         raise ValueError(
             "dtype='float16-mixed' is offered by the PyTorch pipeline only (it reroutes torch's linear layers); "
             "for Keras use 'bfloat16' (float32's range) or 'float32'"
         )
-    name = {"half": "float16", "fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}.get(name, name)
-    if name not in POLICIES:
+    name = dtype_name(dtype)
+    if name is None:
         raise ValueError(f"dtype={dtype!r} is not supported; allowed: None, 'float32', 'bfloat16', 'float16'")
     return name
 
@@ -146,7 +134,7 @@ def check_model_dtype(model, wanted) -> None:
     """A model object keeps its dtype (as in the PyTorch pipeline): dtype may only confirm it."""
     if wanted is None:
         return
-    name = dtype_name(wanted)
+    name = policy_dtype(wanted)
     if name != model.compute_dtype:
         raise ValueError(
             f"dtype={wanted!r} but the model object computes in {model.compute_dtype}: the pipeline does not change the "
@@ -185,7 +173,7 @@ def pipeline(task: str, model=None, tokenizer=None, device=None, torch_dtype=Non
         model_kwargs = dict(model_kwargs or {})
         if not os.path.isfile(os.path.join(source, "tf_model.h5")) and os.path.isfile(os.path.join(source, "model.safetensors")):
             model_kwargs.setdefault("from_pt", True)  # a PyTorch-only directory: convert on load
-        policy = POLICIES[dtype_name(wanted)]
+        policy = POLICIES[policy_dtype(wanted)]
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(policy)
         try:

@@ -40,8 +40,9 @@ import tf_keras as keras
 
 from mobilebert_common.config import CONFIG_NAME
 from mobilebert_common.hub import resolve_file
-from mobilebert_common.loading import LoadReport, apply_policy, compare
-from mobilebert_tf.checkpoints import TF_WEIGHTS_NAME, _conversion, _read_h5, _read_pt_weights, _resolve_tf_weights
+from mobilebert_common.loading import LoadReport, apply_policy, compare, resolve_pretrained
+from conversion import convert, formats
+from mobilebert_tf.checkpoints import TF_WEIGHTS_NAME, _read_h5, _read_pt_weights, _resolve_tf_weights
 from mobilebert_tf.inputs import Checks, unpack_inputs, warn_if_unchecked_xla
 from mobilebert_tf.serving import ServingMixin
 from mobilebert_tf.training import TrainingMixin
@@ -211,32 +212,13 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         keywords override config fields (``num_labels=3``). With ``output_loading_info=True``
         returns (model, {"missing_keys", "unexpected_keys", "mismatched_keys"}).
         """
-        config_class = cls.config_class
-        unknown = [k for k in config_overrides if k not in config_class.__dataclass_fields__]
-        if unknown:
-            raise ValueError(f"from_pretrained got unknown keyword(s) {unknown}: neither loading options nor config fields")
         hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
                    force_download=force_download)
-        source = os.fspath(dir_or_repo_id)
-        weights_file = source if os.path.isfile(source) else None
-        config_source = os.path.dirname(os.path.abspath(source)) if weights_file else source
-        if weights_file and config is None and not os.path.isfile(os.path.join(config_source, CONFIG_NAME)):
-            raise FileNotFoundError(f"{source} is a weights file without a config.json beside it; pass config=")
-
         # The checkpoint's own config (before overrides) tells the converter the file's architecture and shapes.
-        file_config = None
-        if config is None or from_pt:
-            have_config = config is None or resolve_file(config_source, CONFIG_NAME, required=False, **hub) is not None
-            if have_config:
-                file_config = config_class.from_pretrained(config_source, **hub)
-        if config is None:
-            config = file_config.copy(**config_overrides) if config_overrides else file_config
-        else:
-            if not isinstance(config, config_class):
-                raise ValueError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
-            if config_overrides:
-                config = config.copy(**config_overrides)
-
+        resolved = resolve_pretrained(cls.config_class, dir_or_repo_id, config, config_overrides, hub,
+                                      read_file_config=from_pt, find_file=resolve_file)
+        source, weights_file, config, file_config = (resolved.source, resolved.weights_file, resolved.config,
+                                                     resolved.file_config)
         model = cls(config, *model_args)
         model.build_with_dummies()
         if from_pt:
@@ -269,7 +251,7 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         for copy, original in self.tied_copies(every_head=True).items():
             if copy in weights and original in weights:
                 try:
-                    _conversion("convert")._require_tied(copy, weights[copy], original, weights[original])
+                    convert._require_tied(copy, weights[copy], original, weights[original])
                 except ValueError as err:
                     raise ValueError(f"{source}: {err}") from None
             if copy in own_ties:
@@ -291,7 +273,6 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
     def save_pretrained(self, save_directory: str | os.PathLike) -> list:
         """Write tf_model.h5 and config.json (the hub's layout, readable by the TF loaders users have).
         Returns the written paths in the order written, config.json last (as in PyTorch)."""
-        write_tf_h5 = _conversion("formats").write_tf_h5
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory; {save_directory} is a file")
@@ -301,7 +282,7 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         for copy, original in self.tied_copies().items():
             weights[copy] = weights[original].copy()  # the hub's h5 stores the tied copy
         weights_path = os.path.join(save_directory, TF_WEIGHTS_NAME)
-        write_tf_h5(weights_path, weights, model_name=self.keras_model_name())  # atomic (temp + rename)
+        formats.write_tf_h5(weights_path, weights, model_name=self.keras_model_name())  # atomic (temp + rename)
         # config.json last: a directory with a config is complete. transformers' TF classes write the
         # architecture without the "TF" prefix too, so either framework's loader recognises it.
         config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
