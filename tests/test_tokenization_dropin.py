@@ -13,7 +13,6 @@ import json
 import logging
 import random
 
-import numpy as np
 import pytest
 
 from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
