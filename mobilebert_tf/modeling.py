@@ -544,8 +544,8 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
         return {"input_ids": ids}
 
     def tied_copies(self, every_head: bool = False) -> Dict[str, str]:
-        """The masked-LM decoder: tf_model.h5 stores a copy of the word embeddings (weight_map's "tie"
-        entries); the model computes with the embeddings themselves, as PyTorch ties them."""
+        """The masked-LM decoder: tf_model.h5 stores a copy of the word embeddings (the weight
+        table's "tie" entries); the model computes with the embeddings themselves, as PyTorch ties them."""
         out = {}
         for arch in weight_table.ARCHITECTURES if every_head else [self.architecture()]:
             table = weight_table.entries(self.config, arch)
