@@ -360,6 +360,7 @@ class MobileBertPreTrainedModel(PreTrainedModel):
 
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
+    main_input_name = "input_ids"  # what transformers' Trainer reads to find the batch's main input
     supports_gradient_checkpointing = True
     tied_keys = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
     # Keys that old pytorch_model.bin files carry and that hold no weights of ours.
@@ -459,8 +460,9 @@ class MobileBertPreTrainedModel(PreTrainedModel):
         return new
 
 
-def _finish(out, return_dict):
-    return out if return_dict is None or return_dict else out.to_tuple()
+def _finish(out, return_dict, config: MobileBertConfig):
+    """The output object, or its tuple; return_dict=None follows config.use_return_dict (as transformers)."""
+    return out if (config.use_return_dict if return_dict is None else return_dict) else out.to_tuple()
 
 
 class MobileBertModel(MobileBertPreTrainedModel):
@@ -486,6 +488,9 @@ class MobileBertModel(MobileBertPreTrainedModel):
         return_dict: Optional[bool] = None,
     ):
         config = self.config
+        # None: the config's flags decide (model.config.output_attentions = True works, as in transformers).
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         dtype, device = self.dtype, self.device
         # Lists / numpy arrays become tensors on the model's device; tensors pass as they are. Then the checks.
         x = validate_inputs(config, tensors(
@@ -519,7 +524,7 @@ class MobileBertModel(MobileBertPreTrainedModel):
         out = BaseModelOutputWithPooling(
             last_hidden_state=last, pooler_output=pooled, hidden_states=hidden_states, attentions=attentions
         )
-        return _finish(out, return_dict)
+        return _finish(out, return_dict, self.config)
 
 
 # ---------------------------------------------------------------------------------------- heads
@@ -637,7 +642,7 @@ class MobileBertForPreTraining(MobileBertPreTrainedModel):
             loss = cross_entropy("labels", prediction_logits, labels) + cross_entropy(
                 "next_sentence_label", seq_logits, next_sentence_label)
         result = MobileBertForPreTrainingOutput(loss, prediction_logits, seq_logits, out.hidden_states, out.attentions)
-        return _finish(result, return_dict)
+        return _finish(result, return_dict, self.config)
 
 
 class MobileBertForMaskedLM(MobileBertPreTrainedModel):
@@ -661,7 +666,7 @@ class MobileBertForMaskedLM(MobileBertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = cross_entropy("labels", logits, labels)
-        return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
 
 
 class MobileBertForNextSentencePrediction(MobileBertPreTrainedModel):
@@ -683,7 +688,7 @@ class MobileBertForNextSentencePrediction(MobileBertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = cross_entropy("labels", logits, labels)
-        return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
 
 
 class MobileBertForSequenceClassification(MobileBertPreTrainedModel):
@@ -702,7 +707,7 @@ class MobileBertForSequenceClassification(MobileBertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
         check_finite(logits)
         loss = None if labels is None else sequence_classification_loss(logits, labels, self.config.problem_type)
-        return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
 
 
 class MobileBertForMultipleChoice(MobileBertPreTrainedModel):
@@ -725,7 +730,7 @@ class MobileBertForMultipleChoice(MobileBertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = cross_entropy("labels", logits, labels)
-        return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
 
 
 class MobileBertForTokenClassification(MobileBertPreTrainedModel):
@@ -746,7 +751,7 @@ class MobileBertForTokenClassification(MobileBertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = cross_entropy("labels", logits, labels)
-        return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict, self.config)
 
 
 class MobileBertForQuestionAnswering(MobileBertPreTrainedModel):
@@ -768,4 +773,4 @@ class MobileBertForQuestionAnswering(MobileBertPreTrainedModel):
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return _finish(result, return_dict)
+        return _finish(result, return_dict, self.config)

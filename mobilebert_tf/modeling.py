@@ -66,9 +66,9 @@ from mobilebert_tf.pretrained import TFPreTrainedModel, build_in_scope
 serializable = keras.saving.register_keras_serializable(package="mobilebert")  # model.save("m.keras") / load_model
 
 
-def _finish(out, return_dict):
-    """The output object, or its tuple with return_dict=False."""
-    return out if return_dict is None or return_dict else out.to_tuple()
+def _finish(out, return_dict, config: MobileBertConfig):
+    """The output object, or its tuple; return_dict=None follows config.use_return_dict (as transformers)."""
+    return out if (config.use_return_dict if return_dict is None else return_dict) else out.to_tuple()
 
 
 def _common(attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds, output_attentions,
@@ -524,6 +524,7 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
 
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
+    main_input_name = "input_ids"  # what transformers' Trainer (and keras fit helpers) read as the main input
     call_input_names = INPUT_NAMES
 
     def __init_subclass__(cls, **kwargs):
@@ -602,6 +603,9 @@ class TFMobileBertMainLayer(keras.layers.Layer):
                                               position_ids=position_ids, head_mask=head_mask,
                                               inputs_embeds=inputs_embeds), INPUT_NAMES)
         warn_if_unchecked_xla()
+        # None: the config's flags decide (model.config.output_attentions = True works, as in transformers).
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         v = validate_inputs(self.config, given)  # ids as int32/int64, head_mask as (L, N), checks attached
         reference = v["input_ids"] if v.get("input_ids") is not None else v["inputs_embeds"][:, :, 0]
         attention_mask = v.get("attention_mask")
@@ -623,7 +627,7 @@ class TFMobileBertMainLayer(keras.layers.Layer):
         out = BaseModelOutputWithPooling(
             last_hidden_state=last, pooler_output=pooled, hidden_states=hidden_states, attentions=attentions
         )
-        return _finish(out, return_dict)
+        return _finish(out, return_dict, self.config)
 
 
 @serializable
@@ -640,7 +644,7 @@ class TFMobileBertModel(TFMobileBertPreTrainedModel):
              inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         args, _ = self._inputs(input_ids, _common(attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                                                   output_attentions, output_hidden_states, return_dict))
-        return _finish(self._backbone(args, training), args.get("return_dict"))
+        return _finish(self._backbone(args, training), args.get("return_dict"), self.config)
 
 
 # ---------------------------------------------------------------------------------------- heads
@@ -802,7 +806,7 @@ class TFMobileBertForPreTraining(TFMobileBertPreTrainedModel):
             loss = (cross_entropy("labels", prediction_logits, y["labels"])
                     + cross_entropy("next_sentence_label", seq_logits, y["next_sentence_label"]))
         result = MobileBertForPreTrainingOutput(loss, prediction_logits, seq_logits, out.hidden_states, out.attentions)
-        return _finish(result, args.get("return_dict"))
+        return _finish(result, args.get("return_dict"), self.config)
 
 
 @serializable
@@ -838,7 +842,7 @@ class TFMobileBertForMaskedLM(TFMobileBertPreTrainedModel):
         logits = self.cls(out.last_hidden_state, self.mobilebert.embeddings.word_embeddings, positions)
         logits = check_finite(logits)  # (B, T, V), or (B, P, V)
         loss = None if y["labels"] is None else cross_entropy("labels", logits, y["labels"])
-        return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"))
+        return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"), self.config)
 
 
 @serializable
@@ -868,7 +872,7 @@ class TFMobileBertForNextSentencePrediction(TFMobileBertPreTrainedModel):
         out = self._backbone(args, training)
         logits = check_finite(self.cls(out.pooler_output))  # (B, 2)
         loss = None if labels is None else cross_entropy("labels", logits, labels)
-        return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"))
+        return _finish(NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"), self.config)
 
 
 @serializable
@@ -901,7 +905,7 @@ class TFMobileBertForSequenceClassification(TFMobileBertPreTrainedModel):
         out = self._backbone(args, training)
         logits = check_finite(self.classifier(self.dropout(out.pooler_output, training=training)))  # (B, num_labels)
         loss = None if y["labels"] is None else sequence_classification_loss(logits, y["labels"], self.config.problem_type)
-        return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"))
+        return _finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"), self.config)
 
 
 @serializable
@@ -940,7 +944,7 @@ class TFMobileBertForMultipleChoice(TFMobileBertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output, training=training))  # (B*C, 1)
         logits = check_finite(tf.reshape(logits, [-1, num_choices]))  # (B, C)
         loss = None if y["labels"] is None else cross_entropy("labels", logits, y["labels"])
-        return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"))
+        return _finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"), self.config)
 
 
 @serializable
@@ -970,7 +974,7 @@ class TFMobileBertForTokenClassification(TFMobileBertPreTrainedModel):
         out = self._backbone(args, training)
         logits = check_finite(self.classifier(self.dropout(out.last_hidden_state, training=training)))  # (B, T, num_labels)
         loss = None if y["labels"] is None else cross_entropy("labels", logits, y["labels"])
-        return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"))
+        return _finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), args.get("return_dict"), self.config)
 
 
 @serializable
@@ -1004,4 +1008,4 @@ class TFMobileBertForQuestionAnswering(TFMobileBertPreTrainedModel):
         if y["start_positions"] is not None and y["end_positions"] is not None:
             loss = span_loss(start_logits, end_logits, y["start_positions"], y["end_positions"])
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return _finish(result, args.get("return_dict"))
+        return _finish(result, args.get("return_dict"), self.config)
