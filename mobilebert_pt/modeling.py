@@ -360,7 +360,6 @@ class MobileBertPreTrainedModel(PreTrainedModel):
 
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
-    main_input_name = "input_ids"  # what transformers' Trainer reads to find the batch's main input
     supports_gradient_checkpointing = True
     tied_keys = ("cls.predictions.decoder.weight",)  # the decoder IS the word-embedding table: never in files
     # Keys that old pytorch_model.bin files carry and that hold no weights of ours.

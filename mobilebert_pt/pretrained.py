@@ -126,6 +126,7 @@ class PreTrainedModel(nn.Module):
     # What a model's base class supplies (MobileBertPreTrainedModel in modeling.py):
     config_class: type = None  # the config dataclass: Cls(config) checks it, from_pretrained reads config.json into it
     base_model_prefix: str = ""  # attribute holding the backbone in a task model, and its keys' prefix in files
+    main_input_name: str = "input_ids"  # the batch key transformers' Trainer reads as the model's main input
     supports_gradient_checkpointing: bool = False
     tied_keys: Tuple[str, ...] = ()  # state_dict keys that share another key's tensor: never written to files
     ignored_checkpoint_keys = None  # compiled regex: keys that old files carry and that hold no weights
@@ -226,9 +227,10 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        pretrained_model_name_or_path: Union[str, os.PathLike],
+        pretrained_model_name_or_path: Optional[Union[str, os.PathLike]],
         *,
         config=None,
+        state_dict: Optional[Dict[str, torch.Tensor]] = None,
         torch_dtype=None,
         dtype=None,
         device_map=None,
@@ -243,21 +245,42 @@ class PreTrainedModel(nn.Module):
         **config_overrides,
     ):
         """Load a directory, a weights file or a hub repo id (config.json + weights). Config fields may be
-        overridden by keyword (``num_labels=3``). Returns the model in eval mode."""
+        overridden by keyword (``num_labels=3``). Returns the model in eval mode.
+
+        ``state_dict`` ({key: tensor}, as ``model.state_dict()`` gives): the weights, instead of the source's
+        files; the config then comes from the source, or with ``pretrained_model_name_or_path=None`` from
+        ``config=`` (as transformers: ``from_pretrained(None, config=config, state_dict=sd)``).
+        """
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, token=token,
                           local_files_only=local_files_only, force_download=force_download)
-        resolved = resolve_pretrained(cls.config_class, pretrained_model_name_or_path, config, config_overrides, hub_kwargs)
-        source, config = resolved.source, resolved.config
+        if pretrained_model_name_or_path is None:
+            if config is None or state_dict is None:
+                raise ValueError("from_pretrained(None, ...) needs both config= and state_dict= (the weights); "
+                                 "otherwise pass a directory, a weights file or a hub repo id")
+            if not isinstance(config, cls.config_class):
+                raise ValueError(f"config must be a {cls.config_class.__name__}, got {type(config).__name__}")
+            if config_overrides:
+                raise ValueError(f"from_pretrained(None, config=...) takes no config keywords ({sorted(config_overrides)}); "
+                                 "set them on the config")
+            source = None
+        else:
+            resolved = resolve_pretrained(cls.config_class, pretrained_model_name_or_path, config, config_overrides, hub_kwargs)
+            source, config = resolved.source, resolved.config
+        if state_dict is not None and from_tf:
+            raise ValueError("pass state_dict= or from_tf=True, not both: state_dict holds PyTorch weights")
         if dtype is not None and torch_dtype is not None:
             raise ValueError("pass torch_dtype or dtype, not both")
         torch_dtype = dtype if torch_dtype is None else torch_dtype
         device = resolve_device(device_map)
 
-        checkpoint = checkpoints.open_checkpoint(
-            # architecture=None: a tf_model.h5 is converted as the head it holds (found from its names),
-            # then matched to this class like any other checkpoint (head-to-head rules apply).
-            source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
-        )
+        if state_dict is not None:
+            checkpoint = checkpoints._from_state_dict(state_dict, "state_dict=")  # same package: the reader of .bin files
+        else:
+            checkpoint = checkpoints.open_checkpoint(
+                # architecture=None: a tf_model.h5 is converted as the head it holds (found from its names),
+                # then matched to this class like any other checkpoint (head-to-head rules apply).
+                source, from_tf=from_tf, hub_kwargs=hub_kwargs, device=device, config=config, architecture=None
+            )
         model_dtype = resolve_dtype(torch_dtype, config, checkpoint)
         # Built on the target device without init (the checkpoint overwrites it; only what the file lacks
         # is initialised after loading). Not on the "meta" device: torch's default init of meta tensors

@@ -524,7 +524,6 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
 
     config_class = MobileBertConfig
     base_model_prefix = "mobilebert"
-    main_input_name = "input_ids"  # what transformers' Trainer (and keras fit helpers) read as the main input
     call_input_names = INPUT_NAMES
 
     def __init_subclass__(cls, **kwargs):

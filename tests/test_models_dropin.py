@@ -50,3 +50,49 @@ def test_config_output_flags_are_the_defaults(framework, architecture):
 def test_main_input_name(framework, architecture):
     cls = getattr(framework.module(), framework.prefix + architecture)
     assert cls.main_input_name == "input_ids"
+
+
+# ---------------------------------------------------------------------------------------- 3. state_dict=
+
+@pytest.mark.parametrize("architecture", ["MobileBertForMaskedLM", "MobileBertForSequenceClassification"])
+def test_pt_from_pretrained_state_dict(tmp_path, architecture):
+    torch = pytest.importorskip("torch")
+    import mobilebert_pt
+
+    from tests.harness.models import make_pt, pt_inputs
+
+    model = make_pt(architecture)
+    cls = type(model)
+    x = pt_inputs(model.config, architecture)
+    with torch.no_grad():
+        expected = model(**x).logits
+
+    loaded = cls.from_pretrained(None, config=model.config, state_dict=model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**x).logits, expected)
+    assert not loaded.training
+
+    # A path gives the config; state_dict gives the weights (the file's weights are not read).
+    other = getattr(mobilebert_pt, architecture)(model.config)
+    other.save_pretrained(tmp_path)
+    from_path = cls.from_pretrained(tmp_path, state_dict=model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(from_path(**x).logits, expected)
+
+
+def test_pt_from_pretrained_state_dict_errors():
+    pytest.importorskip("torch")
+    from tests.harness.models import make_pt
+
+    model = make_pt("MobileBertForMaskedLM")
+    cls = type(model)
+    with pytest.raises(ValueError, match="needs both config= and state_dict="):
+        cls.from_pretrained(None, config=model.config)
+    with pytest.raises(ValueError, match="needs both config= and state_dict="):
+        cls.from_pretrained(None, state_dict=model.state_dict())
+    with pytest.raises(ValueError, match="state_dict= does not hold a flat dict of named tensors"):
+        cls.from_pretrained(None, config=model.config, state_dict={"a": [1.0]})
+    state = model.state_dict()
+    state.pop("mobilebert.encoder.layer.0.attention.self.query.weight")
+    with pytest.raises(ValueError, match="state_dict= does not match MobileBertForMaskedLM: 1 backbone weights are missing"):
+        cls.from_pretrained(None, config=model.config, state_dict=state)
