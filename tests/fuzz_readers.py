@@ -237,7 +237,7 @@ def tiny_arrays(rng: random.Random) -> Dict[str, np.ndarray]:
     """A few small tensors named as a tiny MobileBertConfig's weights, plus the dtypes and shapes files hold:
     float16, int64, bool, a 0-d and an empty tensor."""
     from mobilebert_common.weights import entries
-    from tests.helpers import tiny_config
+    from tests.harness.models import tiny_config
 
     config = tiny_config()
     small = [e for e in entries(config, "MobileBertForMaskedLM") if e.transform != "tie" and math.prod(e.shape) <= 600]
@@ -263,7 +263,7 @@ def tf_names(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 def config_text(rng: random.Random) -> str:
-    from tests.helpers import VARIANTS, tiny_config
+    from tests.harness.models import VARIANTS, tiny_config
 
     return tiny_config(rng.choice(sorted(VARIANTS))).to_json_string()
 

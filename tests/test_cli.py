@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mobilebert_pt import (MobileBertForMaskedLM, MobileBertForNextSentencePrediction, MobileBertForQuestionAnswering,
-                           MobileBertForSequenceClassification, MobileBertForTokenClassification, MobileBertModel)
-from tests.pipeline_helpers import VOCAB, config, have_own_tokenizer, write_vocab
-
-ROOT = Path(__file__).resolve().parents[1]
-needs_tokenizer = pytest.mark.skipif(not have_own_tokenizer(), reason="needs mobilebert_common.tokenization_fast")
-
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+from tests.harness import ROOT
+from tests.harness.cli import ENV, in_process, needs_tokenizer
+from tests.harness.pipelines import config
 
 
 def cli(*args, stdin="", program=None):
@@ -46,26 +38,6 @@ def test_unknown_task_is_an_error_on_stderr():
     out = cli("run", "--task", "translate", "--model", "nowhere", stdin="hello\n")
     assert out.returncode == 1 and out.stdout == ""
     assert "unknown task 'translate'; known tasks:" in out.stderr and "fill-mask" in out.stderr
-
-
-@pytest.fixture(scope="module")
-def dirs(tmp_path_factory):
-    torch.manual_seed(0)
-    mlm = MobileBertForMaskedLM(config()).eval()
-    with torch.no_grad():
-        mlm.cls.predictions.bias[VOCAB.index("paris")] = 30.0
-    qa = MobileBertForQuestionAnswering(config()).eval()
-    ner = MobileBertForTokenClassification(config(id2label={0: "O", 1: "B-LOC", 2: "I-LOC"})).eval()
-    cls = MobileBertForSequenceClassification(config(id2label={0: "neg", 1: "pos"})).eval()
-    nsp = MobileBertForNextSentencePrediction(config()).eval()
-    base = MobileBertModel(config()).eval()
-    out = {}
-    for name, model in (("mlm", mlm), ("qa", qa), ("ner", ner), ("cls", cls), ("nsp", nsp), ("base", base)):
-        directory = tmp_path_factory.mktemp(name)
-        model.save_pretrained(str(directory))
-        write_vocab(directory)
-        out[name] = str(directory)
-    return out
 
 
 @needs_tokenizer
@@ -131,15 +103,6 @@ def test_device_0_without_gpu_names_the_option(dirs, framework):
     assert out.returncode == 1 and out.stdout == ""
     assert "mobilebert run: error: --device 0 asks for" in out.stderr and "Use --device cpu" in out.stderr
     assert "device_map" not in out.stderr and "Traceback" not in out.stderr
-
-
-def in_process(task, directory, inputs, framework="pt", **params):
-    """What the pipeline gives in this process, through JSON as the CLI writes it."""
-    if framework == "pt":
-        from mobilebert_pt import pipeline
-    else:
-        from mobilebert_tf import pipeline
-    return [json.loads(json.dumps(r)) for r in pipeline(task, model=directory, **params)(inputs)]
 
 
 @needs_tokenizer

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from tests.test_cli import ENV, ROOT, dirs, in_process, needs_tokenizer  # noqa: F401 (dirs: the tiny models, a fixture)
+from tests.harness import ROOT
+from tests.harness.cli import ENV, in_process, needs_tokenizer
 
 pytestmark = needs_tokenizer
 

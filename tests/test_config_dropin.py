@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mobilebert_common import MobileBertConfig
-from tests.helpers import TINY, assert_close, random_inputs
+from tests.harness.models import TINY, assert_close, random_inputs
 
 transformers = pytest.importorskip("transformers")
 
@@ -221,7 +221,7 @@ def test_attention_width_rule_matches_transformers(overrides, error):
 def test_models_run_where_hidden_size_does_not_divide_by_the_heads(overrides):
     """hidden_size 30 with 4 heads: PyTorch equals the reference with the same weights, Keras equals PyTorch."""
     torch = pytest.importorskip("torch")
-    from tests.frameworks import build_pt, random_weights, run_pt
+    from tests.harness.models import build_pt, random_weights, run_pt
 
     config = MobileBertConfig(**{**TINY, **overrides})
     weights = random_weights(config, "MobileBertModel", "pt")
@@ -239,7 +239,7 @@ def test_models_run_where_hidden_size_does_not_divide_by_the_heads(overrides):
             expected = reference(**{k: torch.from_numpy(v) for k, v in inputs.items()})
         assert_close(got["last_hidden_state"], expected.last_hidden_state.numpy(), what="PyTorch vs transformers")
     pytest.importorskip("tensorflow")
-    from tests.frameworks import build_tf, run_tf
+    from tests.harness.models import build_tf, run_tf
 
     keras = build_tf("MobileBertModel", config, random_weights(config, "MobileBertModel", "tf"))
     assert_close(run_tf(keras, inputs)["last_hidden_state"], got["last_hidden_state"], what="Keras vs PyTorch")

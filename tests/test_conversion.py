@@ -11,22 +11,11 @@ from conversion.formats import (read_pytorch_bin, read_safetensors, read_sharded
                                 write_safetensors, write_tf_h5)
 from mobilebert_common.weights import ARCHITECTURES, entries, tf_model_name
 from mobilebert_common import MobileBertConfig
-from tests.helpers import VARIANTS, tiny_config
-from tests.reference_checkpoints import reference_dir
+from tests.harness.models import VARIANTS, tiny_config
+from tests.harness.conversion import assert_same, random_pt
+from tests.harness.reference import reference_dir
 
 HEADS = [a[len("MobileBert"):] for a in ARCHITECTURES]
-
-
-def random_pt(config, arch, seed=0, dtype=np.float32):
-    """Random PT-layout weights for every tensor of the table (the tied decoder left out, as PT files do)."""
-    rng = np.random.default_rng(seed)
-    return {e.pt_name: rng.standard_normal(e.shape).astype(dtype) for e in entries(config, arch) if e.transform != "tie"}
-
-
-def assert_same(a: dict, b: dict):
-    assert set(a) == set(b), set(a) ^ set(b)
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and np.array_equal(a[k], b[k]), k
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -17,8 +17,8 @@ from conversion.formats import (read_pytorch_bin, read_sharded_safetensors, read
                                 write_pytorch_bin, write_safetensors, write_sharded_safetensors)
 from mobilebert_common.weight_files import (WeightFiles, index_json, locate_weights, parse_size, plan_shards, read_index,
                                             shard_name, weights_format)
-from tests.helpers import tiny_config
-from tests.test_conversion import assert_same, random_pt
+from tests.harness.models import tiny_config
+from tests.harness.conversion import assert_same, random_pt
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "MobileBertForMaskedLM"
@@ -266,6 +266,6 @@ def test_sharded_checkpoint_of_a_hub_repo_loads_in_both_frameworks(tmp_path):
 
     tf_model = mobilebert_tf.TFMobileBertForMaskedLM.from_pretrained("someone/sharded", from_pt=True, **hub)
     logits["tf"] = tf_model(inputs, training=False).logits.numpy()
-    from tests.helpers import assert_close
+    from tests.harness.models import assert_close
 
     assert_close(logits["tf"], logits["pt"], 1e-5, what="from_pt of a sharded hub repo vs PyTorch")

@@ -1,23 +1,20 @@
 """`python -m conversion` end to end, in a subprocess as users run it."""
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conversion.convert import pt_to_tf
 from conversion.formats import read_safetensors, read_tf_h5, write_safetensors
-from mobilebert_common.weights import entries
-from tests.helpers import tiny_config
+from tests.harness import ROOT
+from tests.harness.conversion import ARCH, run, snapshot
+from tests.harness.models import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-ARCH = "MobileBertForMaskedLM"
 TOKENIZER = ["tokenizer_config.json", "vocab.txt"]  # what pt_dir holds besides config and weights
 
 
@@ -25,45 +22,6 @@ def run_subprocess(*args, env=None, command=None):
     command = command or [sys.executable, "-m", "conversion"]
     return subprocess.run([*command, *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=120)
-
-
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def run(*args):
-    """The same command in this process (fast); test_pt_to_tf_and_back and the verify test use a real subprocess."""
-    import contextlib
-    import io
-
-    from conversion.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exit:  # argparse usage errors
-            code = exit.code
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def snapshot(directory: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
-
-
-@pytest.fixture
-def pt_dir(tmp_path):
-    config = tiny_config().copy(architectures=[ARCH])
-    rng = np.random.default_rng(0)
-    weights = {e.pt_name: rng.standard_normal(e.shape).astype(np.float32)
-               for e in entries(config, ARCH) if e.transform != "tie"}
-    src = tmp_path / "src"
-    config.save_pretrained(src)
-    write_safetensors(src / "model.safetensors", weights, {"format": "pt"})
-    (src / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
-    (src / "tokenizer_config.json").write_text('{"do_lower_case": true}')
-    return src
 
 
 def test_pt_to_tf_and_back(tmp_path, pt_dir):

@@ -9,8 +9,8 @@ import pytest
 from conversion.convert import pt_to_tf
 from conversion.formats import read_safetensors, write_safetensors, write_tf_h5
 from mobilebert_common.weights import tf_model_name
-from tests.helpers import tiny_config
-from tests.test_convert_cli import ARCH, pt_dir, run, snapshot  # noqa: F401  (pt_dir is a fixture)
+from tests.harness.models import tiny_config
+from tests.harness.conversion import ARCH, run, snapshot
 
 
 def listing(directory):

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conversion.staging import staged_directory
-from tests.test_convert_cli import ROOT, pt_dir, run  # noqa: F401  (pt_dir is a fixture)
+from tests.harness import ROOT
+from tests.harness.conversion import run
 
 HARNESS = r"""
 import os, signal, sys

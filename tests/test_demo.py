@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SHARED_VOCAB
+from tests.harness.models import SHARED_VOCAB
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PRESET = dict(hidden_size=128, embedding_size=64, intra_bottleneck_size=64, num_hidden_layers=4,

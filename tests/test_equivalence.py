@@ -4,7 +4,7 @@ In memory: weights converted with conversion.convert (pt -> tf and tf -> pt), lo
 states and attentions compared at relative 1e-5 in float32, and the round trip back is bit-exact.
 Through files: save_pretrained in one framework, from_pretrained(from_pt / from_tf) in the other,
 and the `python -m conversion` command in between.
-Devices: against golden outputs of Keras on CPU (tests/golden.py), so PyTorch on CUDA is checked
+Devices: against golden outputs of Keras on CPU (tests/harness/golden.py), so PyTorch on CUDA is checked
 on machines that have no TensorFlow.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.frameworks import (ARCHITECTURES, build_pt, build_tf, model_inputs, pt_weights, random_weights, run_pt,
+from tests.harness.models import (ARCHITECTURES, build_pt, build_tf, model_inputs, pt_weights, random_weights, run_pt,
                               run_tf, tf_weights)
-from tests.helpers import VARIANTS, assert_close, tiny_config
+from tests.harness.models import VARIANTS, assert_close, tiny_config
 
 torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")

@@ -29,8 +29,8 @@ from mobilebert_common.export import (
     top_k_agreement,
 )
 from mobilebert_common.quantization import QUANTIZATIONS, check_quantization, describe
-from tests.frameworks import build_pt, random_weights
-from tests.helpers import random_inputs, tiny_config
+from tests.harness.models import build_pt, random_weights
+from tests.harness.models import random_inputs, tiny_config
 
 onnx = pytest.importorskip("onnx", reason="the export extra: pip install 'mobilebert-suite[export]'")
 ort = pytest.importorskip("onnxruntime", reason="the export extra: pip install 'mobilebert-suite[export]'")

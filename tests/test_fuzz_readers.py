@@ -12,8 +12,8 @@ from mobilebert_common.weights import entries
 from mobilebert_common import MobileBertConfig, MobileBertTokenizer
 from mobilebert_common.tokenization_files import load_vocab
 from tests import fuzz_readers as fz
-from tests.helpers import tiny_config
-from tests.test_convert_cli import run
+from tests.harness.models import tiny_config
+from tests.harness.conversion import run
 
 ARCH = "MobileBertForMaskedLM"
 POSITIONS = "mobilebert.embeddings.position_embeddings.weight"  # (40, 32) in the tiny config

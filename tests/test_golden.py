@@ -1,17 +1,17 @@
-"""Every framework on every device against the golden Keras-on-CPU outputs (tests/golden.py).
+"""Every framework on every device against the golden Keras-on-CPU outputs (tests/harness/golden.py).
 
 The fixture lets a GPU machine that has torch but no tensorflow check PyTorch on CUDA against
 Keras on CPU. Tolerances: relative 1e-5 on CPU, 1e-4 on GPU with TF32 off.
-Regenerate the fixture after a deliberate numerical change: `python3 -m tests.golden`.
+Regenerate the fixture after a deliberate numerical change: `python3 -m tests.harness.golden`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.frameworks import model_inputs, random_weights
-from tests.golden import GOLDEN_PATH, OUTPUTS, case_config, case_key, golden_cases, load_golden
-from tests.helpers import assert_close
+from tests.harness.models import model_inputs, random_weights
+from tests.harness.golden import GOLDEN_PATH, OUTPUTS, case_config, case_key, golden_cases, load_golden
+from tests.harness.models import assert_close
 
 CASES = golden_cases()
 
@@ -19,14 +19,14 @@ CASES = golden_cases()
 @pytest.fixture(scope="module")
 def golden():
     if not GOLDEN_PATH.is_file():
-        pytest.fail(f"{GOLDEN_PATH} is missing; write it with `python3 -m tests.golden` on a machine with tensorflow")
+        pytest.fail(f"{GOLDEN_PATH} is missing; write it with `python3 -m tests.harness.golden` on a machine with tensorflow")
     return load_golden()
 
 
 def compare_with_golden(golden, architecture, variant, outputs, rtol):
     fields = {k.split("/", 2)[2] for k in golden if k.startswith(f"{architecture}/{variant}/")}
     assert fields, f"no golden outputs for {architecture}/{variant}"
-    assert "attentions.0" in fields and "hidden_states.0" in fields, "regenerate the fixture: python3 -m tests.golden"
+    assert "attentions.0" in fields and "hidden_states.0" in fields, "regenerate the fixture: python3 -m tests.harness.golden"
     assert fields == set(outputs), f"fields differ: {sorted(fields)} vs {sorted(outputs)}"
     for field in sorted(fields):
         assert_close(outputs[field], golden[case_key(architecture, variant, field)], rtol=rtol,
@@ -34,7 +34,7 @@ def compare_with_golden(golden, architecture, variant, outputs, rtol):
 
 
 def run_pytorch(architecture, variant, device):
-    from tests.frameworks import build_pt, run_pt
+    from tests.harness.models import build_pt, run_pt
 
     config = case_config(variant)
     model = build_pt(architecture, config, random_weights(config, architecture, "pt"))
@@ -44,7 +44,7 @@ def run_pytorch(architecture, variant, device):
 def run_keras(architecture, variant, device):
     import tensorflow as tf
 
-    from tests.frameworks import build_tf, run_tf
+    from tests.harness.models import build_tf, run_tf
 
     config = case_config(variant)
     with tf.device(device):

@@ -12,22 +12,7 @@ import pytest
 import mobilebert_common.hub as hub
 from mobilebert_common import MobileBertConfig, MobileBertTokenizerFast
 from mobilebert_common.hub import HubUnavailableError, resolve_file
-
-REPO = "google/mobilebert-uncased"
-COMMIT = "1f90a6c24c7879273a291d34a849033eba2dbc0f"
-
-
-def fill_cache(cache_dir, commit=COMMIT, ref="main", files=None):
-    """models--google--mobilebert-uncased/{refs/<ref>, snapshots/<commit>/<file>} as huggingface_hub writes it."""
-    repo_dir = cache_dir / "models--google--mobilebert-uncased"
-    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / ref).write_text(commit)
-    snapshot = repo_dir / "snapshots" / commit
-    snapshot.mkdir(parents=True, exist_ok=True)
-    for name, text in (files or {}).items():
-        (snapshot / name).write_text(text)
-    return snapshot
-
+from tests.harness.hub import REPO, fill_cache
 
 @pytest.fixture
 def offline(monkeypatch):

@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.frameworks import build_pt, build_tf, random_weights
-from tests.helpers import random_inputs, tiny_config
+from tests.harness.models import build_pt, build_tf, random_weights
+from tests.harness.models import random_inputs, tiny_config
 
 FRAMEWORKS = ["pt", "tf"]
 CONFIG = tiny_config(num_hidden_layers=1)

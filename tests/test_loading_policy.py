@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mobilebert_common.loading import LoadReport, apply_policy, compare
-from tests.helpers import tiny_config
+from tests.harness.models import tiny_config
 
 FEWER = [dict(num_hidden_layers=1), dict(num_feedforward_networks=1)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.pipeline_helpers import PT, TF, classifier_layer, config, encode, make_tokenizer, VOCAB
+from tests.harness.pipelines import PT, TF, classifier_layer, config, encode, make_tokenizer, VOCAB
 
 
 @pytest.fixture(scope="module", params=["pt", "tf"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mobilebert_common.pipelines.driver import PipelineBase
-from tests.pipeline_helpers import VOCAB, config, make_tokenizer
+from tests.harness.pipelines import VOCAB, config, make_tokenizer
 
 LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 

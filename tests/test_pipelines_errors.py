@@ -11,7 +11,7 @@ import torch
 
 from mobilebert_pt import MobileBertForMaskedLM
 from mobilebert_pt.pipelines import pipeline
-from tests.pipeline_helpers import VOCAB, adapter, config, make_tokenizer, real_vocab_tokenizer
+from tests.harness.pipelines import VOCAB, adapter, config, make_tokenizer, real_vocab_tokenizer
 
 
 @pytest.fixture(scope="module", params=["pt", "tf"])

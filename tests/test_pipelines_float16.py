@@ -16,8 +16,8 @@ import torch
 
 from mobilebert_pt import MobileBertForMaskedLM, MobileBertModel
 from mobilebert_pt.pipelines import pipeline
-from tests.helpers import relative_error
-from tests.pipeline_helpers import adapter, config, make_tokenizer, write_vocab
+from tests.harness.models import relative_error
+from tests.harness.pipelines import adapter, config, make_tokenizer, write_vocab
 
 TEXT = "the capital of [MASK] is paris ."
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.pipeline_helpers import adapter, config, have_own_tokenizer, make_tokenizer
+from tests.harness.pipelines import adapter, config, have_own_tokenizer, make_tokenizer
 
 pytestmark = pytest.mark.skipif(not have_own_tokenizer(), reason="needs mobilebert_common.tokenization_fast")
 

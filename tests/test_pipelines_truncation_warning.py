@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from tests.pipeline_helpers import adapter, config, have_own_tokenizer, make_tokenizer
+from tests.harness.pipelines import adapter, config, have_own_tokenizer, make_tokenizer
 
 pytestmark = pytest.mark.skipif(not have_own_tokenizer(), reason="needs mobilebert_common.tokenization_fast")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mobilebert_pt import MobileBertForMaskedLM, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
-from tests.pipeline_helpers import VOCAB, config, have_own_tokenizer, write_vocab
+from tests.harness.pipelines import VOCAB, config, have_own_tokenizer, write_vocab
 
 pytestmark = pytest.mark.skipif(not have_own_tokenizer(), reason="needs mobilebert_common.tokenization_fast (loading a tokenizer from a directory)")
 
@@ -142,7 +142,7 @@ def test_usage_pipeline_device_0_without_gpu_is_a_clear_error(mlm_dir):
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    from tests.pipeline_helpers import make_tokenizer
+    from tests.harness.pipelines import make_tokenizer
 
     return make_tokenizer(tmp_path_factory.mktemp("vocab"))
 
@@ -161,12 +161,12 @@ AGREEMENT = [
 @pytest.mark.skipif(not have_conversion(), reason="needs conversion.convert (PyTorch weights into Keras)")
 @pytest.mark.parametrize("architecture,task,inputs,params,cfg", AGREEMENT, ids=[f"{a[1]}-{i}" for i, a in enumerate(AGREEMENT)])
 def test_pt_and_keras_pipelines_agree_in_memory(tok, architecture, task, inputs, params, cfg):
-    """Order-one random weights (tests/frameworks.py) converted with conversion.convert.pt_to_tf."""
+    """Order-one random weights (tests/harness/models.py) converted with conversion.convert.pt_to_tf."""
     from conversion.convert import pt_to_tf
     from mobilebert_pt import pipeline as pt_pipeline
     from mobilebert_tf import pipeline as tf_pipeline
-    from tests.frameworks import build_pt, build_tf, random_weights
-    from tests.helpers import relative_error
+    from tests.harness.models import build_pt, build_tf, random_weights
+    from tests.harness.models import relative_error
 
     cfg = config(**cfg)
     weights = random_weights(cfg, architecture, "pt")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import mobilebert_pt
-from tests.helpers import assert_close, random_inputs, tiny_config
+from tests.harness.models import assert_close, random_inputs, tiny_config
 
 pytest.importorskip("tensorflow")
 transformers = pytest.importorskip("transformers")

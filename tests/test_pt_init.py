@@ -12,7 +12,7 @@ import torch
 import mobilebert_pt
 from mobilebert_pt.modeling import MobileBertPreTrainedModel
 from mobilebert_pt.pretrained import truncated_normal_
-from tests.helpers import tiny_config
+from tests.harness.models import tiny_config
 
 
 def test_truncated_normal_statistics():

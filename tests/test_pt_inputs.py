@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config
-from tests.test_pt_model import make  # the same seeded, perturbed tiny models
+from tests.harness.models import VARIANTS, assert_close, make_pt, random_inputs, tiny_config  # make_pt: seeded, perturbed
 
 
 def inputs(config):
@@ -32,7 +31,7 @@ def no_kernel(model):
     ("input_ids", "hello world", "input_ids must be a torch.Tensor.*got str"),
 ])
 def test_empty_or_unusable_inputs_are_value_errors(name, value, message):
-    model = make()
+    model = make_pt()
     handle = no_kernel(model)
     with pytest.raises(ValueError, match=message):
         model(**{name: value})
@@ -40,7 +39,7 @@ def test_empty_or_unusable_inputs_are_value_errors(name, value, message):
 
 
 def test_lists_and_numpy_arrays_are_taken_as_tensors():
-    model = make("MobileBertForSequenceClassification", num_labels=3)
+    model = make_pt("MobileBertForSequenceClassification", num_labels=3)
     x = inputs(model.config)
     with torch.no_grad():
         expected = model(**x, labels=torch.tensor([2, 0]))
@@ -62,7 +61,7 @@ def choices(config):
 
 def test_multiple_choice_position_ids_broadcast():
     """One set of positions for every choice, as (T,), (1, T) or (1, 1, T), equals the full (B, C, T) form."""
-    model = make("MobileBertForMultipleChoice")
+    model = make_pt("MobileBertForMultipleChoice")
     x = choices(model.config)
     positions = torch.tensor([3, 1, 4, 1, 5, 9, 2])
     with torch.no_grad():
@@ -76,7 +75,7 @@ def test_multiple_choice_position_ids_broadcast():
 
 
 def test_multiple_choice_from_inputs_embeds():
-    model = make("MobileBertForMultipleChoice")
+    model = make_pt("MobileBertForMultipleChoice")
     x = choices(model.config)
     embeds = model.get_input_embeddings()(x["input_ids"])  # (2, 3, 7, 16)
     with torch.no_grad():
@@ -95,7 +94,7 @@ def test_multiple_choice_from_inputs_embeds():
 
 
 def test_set_input_embeddings_of_another_size():
-    mlm = make()
+    mlm = make_pt()
     x = inputs(mlm.config)
     with torch.no_grad():
         before = mlm(**x).logits
@@ -113,13 +112,13 @@ def test_set_input_embeddings_of_another_size():
     with torch.no_grad():
         assert mlm(input_ids=torch.tensor([[5, 119]])).logits.shape == (1, 2, 120)
     # A model without a masked-LM head takes any size; ids up to the new size then work.
-    classifier = make("MobileBertForSequenceClassification")
+    classifier = make_pt("MobileBertForSequenceClassification")
     classifier.set_input_embeddings(torch.nn.Embedding(120, 16))
     assert classifier.config.vocab_size == 120
     with torch.no_grad():
         assert classifier(input_ids=torch.tensor([[5, 119]])).logits.shape == (1, 2)
     with pytest.raises(ValueError, match="padding id 0"):
-        make("MobileBertModel").set_input_embeddings(torch.nn.Embedding(0, 16))
+        make_pt("MobileBertModel").set_input_embeddings(torch.nn.Embedding(0, 16))
 
 
 # ------------------------------------------------------------------ dropout
@@ -127,7 +126,7 @@ def test_set_input_embeddings_of_another_size():
 
 @pytest.mark.parametrize("cls_name", ["MobileBertForMaskedLM", "MobileBertForSequenceClassification"])
 def test_dropout_only_in_training(cls_name):
-    model = make(cls_name, noise=0.05)
+    model = make_pt(cls_name, noise=0.05)
     x = inputs(model.config)
     with torch.no_grad():
         eval_a, eval_b = model(**x).logits, model(**x).logits
@@ -136,7 +135,7 @@ def test_dropout_only_in_training(cls_name):
     assert torch.equal(eval_a, eval_b)
     assert float((train_a - train_b).abs().max()) > 1e-3 and float((train_a - eval_a).abs().max()) > 1e-3
     # With every probability 0, training gives the evaluation numbers: the only difference was dropout.
-    quiet = make(cls_name, noise=0.05, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    quiet = make_pt(cls_name, noise=0.05, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     with torch.no_grad():
         assert_close(quiet(**x).logits.numpy(), eval_a.numpy(), 1e-5)
 
@@ -144,10 +143,10 @@ def test_dropout_only_in_training(cls_name):
 @pytest.mark.parametrize("cls_name", ["MobileBertForSequenceClassification", "MobileBertForMultipleChoice",
                                       "MobileBertForTokenClassification"])
 def test_classifier_dropout_falls_back_to_hidden_dropout(cls_name):
-    assert make(cls_name, hidden_dropout_prob=0.3).dropout.p == 0.3
-    assert make(cls_name, hidden_dropout_prob=0.3, classifier_dropout=0.0).dropout.p == 0.0
+    assert make_pt(cls_name, hidden_dropout_prob=0.3).dropout.p == 0.3
+    assert make_pt(cls_name, hidden_dropout_prob=0.3, classifier_dropout=0.0).dropout.p == 0.0
     # Its effect in training: zeroes about p of the classifier's inputs and scales the rest by 1 / (1 - p).
-    model = make(cls_name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    model = make_pt(cls_name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     assert model.dropout.p == 0.0
     seen = {}
     model.dropout.register_forward_hook(lambda mod, args, out: seen.update(x=args[0], y=out))
@@ -155,7 +154,7 @@ def test_classifier_dropout_falls_back_to_hidden_dropout(cls_name):
     with torch.no_grad():
         model(**x)
     assert torch.equal(seen["x"], seen["y"])  # fallback 0.0: nothing dropped
-    model = make(cls_name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.5).train()
+    model = make_pt(cls_name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.5).train()
     model.dropout.register_forward_hook(lambda mod, args, out: seen.update(x=args[0], y=out))
     with torch.no_grad():
         model(**x)
@@ -173,7 +172,7 @@ def test_sdpa_and_explicit_attention_agree(variant):
 
     Order-one weights with O(1) softmax inputs (tests/frameworks.random_weights): saturated, the softmax would
     amplify the two kernels' float32 summation orders past 1e-5 (and hide real differences)."""
-    from tests.frameworks import build_pt, random_weights
+    from tests.harness.models import build_pt, random_weights
 
     config = tiny_config(variant)
     model = build_pt("MobileBertForPreTraining", config, random_weights(config, "MobileBertForPreTraining", "pt"))

@@ -1,58 +1,19 @@
-"""The PyTorch package's shape: one model file that reads top to bottom, a generic loading base that
-knows no MobileBERT class, widths read from the config's derived facts, and the return kinds shared
-with Keras (validate_inputs: a dict of the checked inputs; save_pretrained: the paths written).
+"""The PyTorch package's shape: a generic loading base that knows no MobileBERT class, widths read
+from the config's derived facts, and save_pretrained returning the paths written. What both packages
+share (modeling.py read top to bottom, validate_inputs returning a dict) is in test_layout.py.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import os
 
 import pytest
-import torch
 
 import mobilebert_pt
 from mobilebert_pt import modeling, pretrained
-from mobilebert_pt.inputs import INPUT_NAMES, validate_inputs
-from tests.helpers import VARIANTS, tiny_config
-from tests.test_import_graph import import_graph
-
-# modeling.py's sections and their classes, in reading order.
-SECTIONS = {
-    "activations and norms": ["NoNorm"],
-    "embeddings": ["MobileBertEmbeddings"],
-    "attention": ["MobileBertSelfAttention", "MobileBertSelfOutput", "MobileBertAttention"],
-    "bottleneck": ["BottleneckLayer", "Bottleneck", "OutputBottleneck"],
-    "feed-forward networks": ["MobileBertIntermediate", "FFNOutput", "FFNLayer", "MobileBertOutput"],
-    "layer and encoder": ["MobileBertLayer", "MobileBertEncoder", "MobileBertPooler"],
-    "the backbone": ["MobileBertPreTrainedModel", "MobileBertModel"],
-    "heads": ["MobileBertPredictionHeadTransform", "MobileBertLMPredictionHead", "MobileBertOnlyMLMHead",
-              "MobileBertPreTrainingHeads", "MobileBertOnlyNSPHead"],
-    "task models": ["MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
-                    "MobileBertForSequenceClassification", "MobileBertForMultipleChoice",
-                    "MobileBertForTokenClassification", "MobileBertForQuestionAnswering"],
-}
-
-
-def test_modeling_reads_top_to_bottom():
-    source = open(modeling.__file__, encoding="utf-8").read()
-    classes = [node.name for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
-    assert classes == [name for names in SECTIONS.values() for name in names]
-    # Each section comment comes before its classes and after the previous section's.
-    lines = source.splitlines()
-    where = {}
-    for i, line in enumerate(lines):
-        text = line.strip("# -").strip()
-        if line.startswith("# ---") and text in SECTIONS:
-            where[text] = i
-    assert list(where) == list(SECTIONS)
-    defined = {name: i for i, line in enumerate(lines) for name in classes if line.startswith(f"class {name}(")}
-    bounds = list(where.values()) + [len(lines)]
-    for (section, names), start, end in zip(SECTIONS.items(), bounds, bounds[1:]):
-        assert all(start < defined[name] < end for name in names), section
-    assert "ACT2FN" in source[: source.index("class NoNorm")] and "def make_norm" in source[: source.index("class MobileBertEmbeddings")]
-
+from tests.harness.models import VARIANTS, tiny_config
+from tests.harness.imports import import_graph
 
 def test_the_loading_base_knows_no_model_class():
     graph = import_graph()
@@ -87,20 +48,6 @@ def test_widths_come_from_the_config(variant):
             layer.bottleneck.attention.register_forward_hook(lambda *args: ran.append(1))
         model.mobilebert(input_ids=[[1, 2, 3]])
         assert bool(ran) == config.uses_shared_bottleneck
-
-
-def test_validate_inputs_returns_the_checked_inputs_as_a_dict():
-    config = tiny_config()
-    ids = torch.tensor([[5, 6, 7]])
-    mask = torch.ones(1, 3)
-    checked = validate_inputs(config, {"input_ids": ids, "attention_mask": mask})
-    assert list(checked) == list(INPUT_NAMES)
-    assert checked["input_ids"] is ids and checked["attention_mask"] is mask
-    assert all(checked[name] is None for name in INPUT_NAMES if name not in ("input_ids", "attention_mask"))
-    with pytest.raises(ValueError, match=r"unknown input\(s\) \['labels'\]; allowed: input_ids, attention_mask"):
-        validate_inputs(config, {"input_ids": ids, "labels": ids})
-    with pytest.raises(ValueError, match=r"input_ids must hold ids in \[0, 99\)"):
-        validate_inputs(config, {"input_ids": torch.tensor([[99]])})
 
 
 def test_save_pretrained_returns_the_paths_it_wrote(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mobilebert_pt
-from tests.helpers import assert_close, random_inputs, tiny_config
+from tests.harness.models import assert_close, random_inputs, tiny_config
 
 
 def make(cls_name, seed=0, **overrides):
@@ -139,7 +139,7 @@ def test_no_labelled_target_gives_zero_loss_and_zero_gradients(cls_name):
 def test_keras_gives_zero_too_and_agrees_with_pytorch():
     """The same rule on the Keras side (helper of the TF heads): both 0 with nothing labelled, equal otherwise."""
     pytest.importorskip("tensorflow")
-    from tests.frameworks import build_pt, build_tf, random_weights
+    from tests.harness.models import build_pt, build_tf, random_weights
 
     config = tiny_config()
     pt = build_pt("MobileBertForMaskedLM", config, random_weights(config, "MobileBertForMaskedLM", "pt"))

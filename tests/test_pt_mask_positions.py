@@ -12,10 +12,9 @@ import torch
 
 from mobilebert_pt.pipeline_float16 import Float16Matmuls
 from mobilebert_pt.pipelines import mask_grid, pipeline
-from tests.helpers import VARIANTS, relative_error
-from tests.pipeline_helpers import config as pipeline_config
-from tests.pipeline_helpers import make_tokenizer
-from tests.test_pt_model import inputs, make
+from tests.harness.models import VARIANTS, make_pt, pt_inputs, relative_error
+from tests.harness.pipelines import config as pipeline_config
+from tests.harness.pipelines import make_tokenizer
 
 POSITIONS = torch.tensor([[3, 0, 6], [1, 1, 4]])  # (B=2, P=3): any order, repeats allowed; row 1's 5, 6 are padding
 
@@ -28,8 +27,8 @@ def gathered(full: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("cls_name", ["MobileBertForMaskedLM", "MobileBertForPreTraining"])
 def test_logits_at_positions_equal_full_logits_gathered(cls_name, variant):
-    model = make(cls_name, variant)
-    x = inputs(model.config)
+    model = make_pt(cls_name, variant)
+    x = pt_inputs(model.config)
     name = "logits" if cls_name == "MobileBertForMaskedLM" else "prediction_logits"
     nsp = {"next_sentence_label": torch.tensor([0, 1])} if cls_name == "MobileBertForPreTraining" else {}
     labels = torch.randint(0, model.config.vocab_size, (2, 7), generator=torch.Generator().manual_seed(1))
@@ -49,8 +48,8 @@ def test_logits_at_positions_equal_full_logits_gathered(cls_name, variant):
 
 
 def test_positions_accept_lists_and_any_integer_dtype():
-    model = make()
-    x = inputs(model.config)
+    model = make_pt()
+    x = pt_inputs(model.config)
     with torch.no_grad():
         expected = model(**x, mask_positions=POSITIONS).logits
         for positions in (POSITIONS.tolist(), POSITIONS.numpy().astype(np.int32), POSITIONS.to(torch.int16)):
@@ -60,7 +59,7 @@ def test_positions_accept_lists_and_any_integer_dtype():
 
 def test_the_head_gathers_before_the_transform():
     """The head alone: rows picked from (B, T, H), then transform and projection on P rows only."""
-    model = make()
+    model = make_pt()
     head = model.cls.predictions
     hidden = torch.randn(2, 7, model.config.hidden_size)
     seen = []
@@ -82,9 +81,9 @@ def test_the_head_gathers_before_the_transform():
     ("0 1", r"mask_positions must be a torch.Tensor"),
 ])
 def test_bad_positions_are_a_value_error_naming_mask_positions(positions, message):
-    model = make()
+    model = make_pt()
     with pytest.raises(ValueError, match=message):
-        model(**inputs(model.config), mask_positions=positions)
+        model(**pt_inputs(model.config), mask_positions=positions)
 
 
 def test_mask_grid_places_each_mask_in_its_row():
@@ -134,8 +133,8 @@ def test_fill_mask_calls_the_model_with_mask_positions(variant, tok):
 
 def test_float16_mixed_caches_the_heads_transposed_weight():
     """The head's second product reads dense.weight.t(): the mode converts that parameter once, not per call."""
-    model = make()
-    x = inputs(model.config)
+    model = make_pt()
+    x = pt_inputs(model.config)
     mode = Float16Matmuls()
     with torch.no_grad(), mode:
         first = model(**x, mask_positions=POSITIONS).logits

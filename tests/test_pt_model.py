@@ -7,29 +7,13 @@ import torch
 
 import mobilebert_pt
 from mobilebert_common.checks import FLOAT16_OVERFLOW
-from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config, unused_parameters
+from tests.harness.models import VARIANTS, assert_close, make_pt, pt_inputs, unused_parameters
 
 HEADS = [
     "MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
     "MobileBertForSequenceClassification", "MobileBertForMultipleChoice", "MobileBertForTokenClassification",
     "MobileBertForQuestionAnswering",
 ]
-
-
-def make(cls_name="MobileBertForMaskedLM", variant="default", seed=0, noise=0.3, **overrides):
-    torch.manual_seed(seed)
-    model = getattr(mobilebert_pt, cls_name)(tiny_config(variant, **overrides)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * noise)
-    return model
-
-
-def inputs(config, cls_name="MobileBertForMaskedLM", seed=0):
-    x = {k: torch.from_numpy(v) for k, v in random_inputs(config, seed=seed).items()}
-    if cls_name == "MobileBertForMultipleChoice":
-        x = {k: torch.stack([v, v.flip(1)], dim=1) for k, v in x.items()}  # (B=2, C=2, T)
-    return x
 
 
 def labels(cls_name, config, x):
@@ -53,8 +37,8 @@ def labels(cls_name, config, x):
 
 @pytest.mark.parametrize("cls_name", HEADS)
 def test_return_dict_false_gives_the_same_tuple(cls_name):
-    model = make(cls_name)
-    x = inputs(model.config, cls_name)
+    model = make_pt(cls_name)
+    x = pt_inputs(model.config, cls_name)
     y = labels(cls_name, model.config, x)
     with torch.no_grad():
         as_dict = model(**x, **y, output_hidden_states=True)
@@ -70,8 +54,8 @@ def test_return_dict_false_gives_the_same_tuple(cls_name):
 
 
 def test_head_mask_zeroes_heads_and_defaults_match():
-    model = make("MobileBertModel")
-    x = inputs(model.config)
+    model = make_pt("MobileBertModel")
+    x = pt_inputs(model.config)
     config = model.config
     with torch.no_grad():
         base = model(**x)
@@ -88,8 +72,8 @@ def relative(a, b):
 
 
 def test_default_masks_and_ids():
-    model = make("MobileBertModel")
-    ids = inputs(model.config)["input_ids"]
+    model = make_pt("MobileBertModel")
+    ids = pt_inputs(model.config)["input_ids"]
     with torch.no_grad():
         implicit = model(input_ids=ids).last_hidden_state
         explicit = model(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids),
@@ -101,7 +85,7 @@ def test_default_masks_and_ids():
 
 def test_padding_does_not_change_the_real_tokens():
     """Right padding under attention_mask=0 leaves the other tokens' outputs as without it (absolute positions)."""
-    model = make("MobileBertModel", variant="no_trigram_no_pooler_act")  # trigram mixes in the pad's embedding
+    model = make_pt("MobileBertModel", variant="no_trigram_no_pooler_act")  # trigram mixes in the pad's embedding
     ids = torch.tensor([[5, 6, 7, 8]])
     padded = torch.tensor([[5, 6, 7, 8, 0, 0]])
     with torch.no_grad():
@@ -115,8 +99,8 @@ def test_padding_does_not_change_the_real_tokens():
 
 @pytest.mark.parametrize("cls_name", HEADS[1:])
 def test_gradients_reach_every_parameter(cls_name):
-    model = make(cls_name, noise=0.05).train()
-    x = inputs(model.config, cls_name)
+    model = make_pt(cls_name, noise=0.05).train()
+    x = pt_inputs(model.config, cls_name)
     loss = model(**x, **labels(cls_name, model.config, x)).loss
     assert torch.isfinite(loss)
     loss.backward()
@@ -129,8 +113,8 @@ def test_gradients_reach_every_parameter(cls_name):
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_gradients_every_variant(variant):
-    model = make("MobileBertForPreTraining", variant=variant, noise=0.05).train()
-    x = inputs(model.config)
+    model = make_pt("MobileBertForPreTraining", variant=variant, noise=0.05).train()
+    x = pt_inputs(model.config)
     model(**x, **labels("MobileBertForPreTraining", model.config, x)).loss.backward()
     dead = {n for n, p in model.named_parameters()
             if p.numel() and (p.grad is None or float(p.grad.abs().sum()) == 0.0)}  # (H - E, V) is empty when E == H
@@ -139,8 +123,8 @@ def test_gradients_every_variant(variant):
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
-    model = make("MobileBertForMaskedLM", noise=0.05, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
-    x = inputs(model.config)
+    model = make_pt("MobileBertForMaskedLM", noise=0.05, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    x = pt_inputs(model.config)
     y = labels("MobileBertForMaskedLM", model.config, x)
 
     def grads():
@@ -164,9 +148,9 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
 @pytest.mark.parametrize("cls_name", ["MobileBertForMaskedLM", "MobileBertForPreTraining"])
 def test_resize_token_embeddings_keeps_the_head_tied(tmp_path, cls_name):
-    model = make(cls_name)
+    model = make_pt(cls_name)
     config = model.config
-    x = inputs(config)
+    x = pt_inputs(config)
     with torch.no_grad():
         before = model(**x)[0]
     new = model.resize_token_embeddings(config.vocab_size + 5)
@@ -196,7 +180,7 @@ def test_resize_token_embeddings_keeps_the_head_tied(tmp_path, cls_name):
 
 
 def test_set_input_embeddings_reties_the_decoder():
-    model = make()
+    model = make_pt()
     table = torch.nn.Embedding(99, 16)
     model.set_input_embeddings(table)
     assert model.get_input_embeddings() is table
@@ -233,29 +217,29 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("make_bad, message", BAD_INPUTS)
 def test_bad_inputs(make_bad, message):
-    model = make()
+    model = make_pt()
     handle = no_kernel(model)
     with pytest.raises(ValueError, match=message):
-        model(**make_bad(inputs(model.config)))
+        model(**make_bad(pt_inputs(model.config)))
     handle.remove()
 
 
 def test_bad_labels_and_choices():
-    model = make()
-    x = inputs(model.config)
+    model = make_pt()
+    x = pt_inputs(model.config)
     with pytest.raises(ValueError, match=r"labels must hold class ids in \[0, 99\) or -100"):
         model(**x, labels=torch.full_like(x["input_ids"], 99))
-    choice = make("MobileBertForMultipleChoice")
+    choice = make_pt("MobileBertForMultipleChoice")
     handle = no_kernel(choice)
     with pytest.raises(ValueError, match=r"input_ids must have 3 dimensions \(batch, num_choices, seq\)"):
         choice(**x)
-    mc = inputs(choice.config, "MobileBertForMultipleChoice")
+    mc = pt_inputs(choice.config, "MobileBertForMultipleChoice")
     with pytest.raises(ValueError, match="attention_mask has shape"):
         choice(input_ids=mc["input_ids"], attention_mask=mc["attention_mask"][:, :1])
     handle.remove()
     with pytest.raises(ValueError, match=r"labels must hold class ids in \[0, 2\)"):
         choice(**mc, labels=torch.tensor([0, 2]))
-    classifier = make("MobileBertForSequenceClassification", num_labels=3)
+    classifier = make_pt("MobileBertForSequenceClassification", num_labels=3)
     with pytest.raises(ValueError, match=r"labels must hold class ids in \[0, 3\)"):
         classifier(**x, labels=torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="labels has shape"):  # multi-label needs one column per label
@@ -267,8 +251,8 @@ def test_bad_labels_and_choices():
 
 def test_float16_on_cpu_runs():
     """torch 2.13 runs float16 matmuls on the CPU, so float16 is allowed there; results track float32."""
-    model = make(noise=0.05)
-    x = inputs(model.config)
+    model = make_pt(noise=0.05)
+    x = pt_inputs(model.config)
     with torch.no_grad():
         expected = model(**x).logits
         actual = model.half()(**x).logits
@@ -278,15 +262,15 @@ def test_float16_on_cpu_runs():
 
 def test_float16_overflow_is_reported():
     """Released MobileBERT activations reach 1e7-1e8; float16 tops out at 65504: an error, never silent inf/NaN."""
-    model = make("MobileBertModel", noise=0.0)
+    model = make_pt("MobileBertModel", noise=0.0)
     with torch.no_grad():  # every weight fits in float16, the activations do not: 6e4 * 100 -> 6e6 > 65504
         model.embeddings.position_embeddings.weight.fill_(6e4)
         model.embeddings.LayerNorm.weight.fill_(100.0)
     model = model.half()
     with pytest.raises(ValueError, match="bfloat16") as err:
-        model(**inputs(model.config))
+        model(**pt_inputs(model.config))
     assert str(err.value) == FLOAT16_OVERFLOW
-    out = model.to(torch.bfloat16)(**inputs(model.config)).last_hidden_state  # the advice works
+    out = model.to(torch.bfloat16)(**pt_inputs(model.config)).last_hidden_state  # the advice works
     assert bool(torch.isfinite(out).all())
 
 
@@ -301,8 +285,8 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 def test_gpu_matches_cpu(cls_name):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    model = make(cls_name)
-    x = inputs(model.config, cls_name)
+    model = make_pt(cls_name)
+    x = pt_inputs(model.config, cls_name)
     with torch.no_grad():
         expected = model(**x)[0]
         actual = model.to("cuda")(**{k: v.cuda() for k, v in x.items()})[0].cpu()
@@ -313,8 +297,8 @@ def test_gpu_matches_cpu(cls_name):
 @gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_gpu_half_precision_runs(dtype):
-    model = make(noise=0.05)
-    x = inputs(model.config)
+    model = make_pt(noise=0.05)
+    x = pt_inputs(model.config)
     with torch.no_grad():
         expected = model(**x).logits
         actual = model.to("cuda", dtype)(**{k: v.cuda() for k, v in x.items()}).logits
@@ -325,8 +309,8 @@ def test_gpu_half_precision_runs(dtype):
 @pytest.mark.gpu
 @gpu
 def test_gpu_bad_ids_raise_before_a_device_assert():
-    model = make().to("cuda")
-    x = {k: v.cuda() for k, v in inputs(model.config).items()}
+    model = make_pt().to("cuda")
+    x = {k: v.cuda() for k, v in pt_inputs(model.config).items()}
     with pytest.raises(ValueError, match="input_ids must hold ids"):
         model(**{**x, "input_ids": x["input_ids"] + 99})
     assert model(**x).logits.shape == (2, 7, 99)  # the device is still usable
@@ -336,13 +320,13 @@ def test_bottleneck_without_shared_or_attention_bottleneck_reads_the_layer_input
     """use_bottleneck with neither key_query_shared_bottleneck nor use_bottleneck_attention: query and key read
     the layer's input h (width hidden_size), value too; the residual is the input bottleneck. The reference sizes
     query/key for the bottleneck width there and fails; ours sizes them to what they read."""
-    model = make("MobileBertModel", key_query_shared_bottleneck=False)
+    model = make_pt("MobileBertModel", key_query_shared_bottleneck=False)
     layer = model.encoder.layer[0]
     assert layer.attention.self.query.weight.shape == (16, 32) and not hasattr(layer.bottleneck, "attention")
     seen = {}
     layer.attention.self.register_forward_hook(lambda mod, args, out: seen.update(q=args[0], k=args[1], v=args[2]))
     layer.register_forward_hook(lambda mod, args, out: seen.update(h=args[0]))
     with torch.no_grad():
-        out = model(**inputs(model.config))
+        out = model(**pt_inputs(model.config))
     assert torch.equal(seen["q"], seen["h"]) and torch.equal(seen["k"], seen["h"]) and torch.equal(seen["v"], seen["h"])
     assert bool(torch.isfinite(out.last_hidden_state).all())

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 import mobilebert_pt
 from mobilebert_pt import checkpoints
-from tests.frameworks import build_pt, random_weights
-from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config
+from tests.harness.models import build_pt, random_weights
+from tests.harness.models import VARIANTS, assert_close, random_inputs, tiny_config
 
 
 class NotATensor:
@@ -301,7 +301,7 @@ def test_transformers_reads_ours_and_we_read_theirs(tmp_path, cls_name, variant)
     transformers = pytest.importorskip("transformers")
     # The reference PyTorch code uses eps 1e-5 in two LayerNorms whatever layer_norm_eps says; with 1e-5
     # both agree (the default 1e-12 is compared against the reference's TF model in test_pt_reference).
-    # Order-one weights with O(1) softmax inputs (tests/frameworks.py), so equal logits mean equal weights.
+    # Order-one weights with O(1) softmax inputs (tests/harness/models.py), so equal logits mean equal weights.
     config = tiny_config(variant, layer_norm_eps=1e-5)
     model = build_pt(cls_name, config, random_weights(config, cls_name, "pt"))
     model.save_pretrained(tmp_path / "ours")

@@ -1,6 +1,6 @@
 """PyTorch heads against the reference implementation (transformers==4.57.6, test-only), same weights.
 
-For every tiny variant of tests/helpers.py and every one of the eight classes: a reference model is
+For every tiny variant of tests/harness/models.py and every one of the eight classes: a reference model is
 built from the same config, its weights are set to order-one random values (at the init's std 0.02
 every activation is near zero and any two implementations would agree), its state_dict is loaded
 into ours, and logits, hidden states, attentions and losses must match to relative 1e-5.
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import mobilebert_pt
-from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config
+from tests.harness.models import VARIANTS, assert_close, random_inputs, tiny_config
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.reference
@@ -201,7 +201,7 @@ def test_layer_norm_at_default_eps_matches_reference_tf(tmp_path, architecture):
     pytest.importorskip("tensorflow")
     import warnings
 
-    from tests.frameworks import build_pt, random_weights
+    from tests.harness.models import build_pt, random_weights
 
     config = tiny_config("layer_norm_gelu", num_labels=3)
     assert config.layer_norm_eps == 1e-12

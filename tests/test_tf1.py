@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from conversion.convert import ConversionError, tf_to_pt  # noqa: E402
 from conversion.tf1 import read_tf1_checkpoint, tf1_to_pt, tf1_to_tf  # noqa: E402
 from mobilebert_common.weights import entries  # noqa: E402
-from tests.helpers import assert_close, random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import assert_close, random_inputs, tiny_config  # noqa: E402
 
 
 def tf1_arrays(config, arch, seed=0, with_unused=True):

@@ -13,7 +13,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
 import mobilebert_tf  # noqa: E402
-from tests.helpers import random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import random_inputs, tiny_config  # noqa: E402
 
 
 def config_for(variant: str = "default", **overrides):

@@ -22,8 +22,8 @@ import mobilebert_tf  # noqa: E402
 from conversion import formats  # noqa: E402
 from mobilebert_common import weights as weight_table  # noqa: E402
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
-from tests.frameworks import ARCHITECTURES, build_tf, model_inputs, random_weights, run_tf  # noqa: E402
-from tests.helpers import VARIANTS, assert_close, tiny_config  # noqa: E402
+from tests.harness.models import ARCHITECTURES, build_tf, model_inputs, random_weights, run_tf  # noqa: E402
+from tests.harness.models import VARIANTS, assert_close, tiny_config  # noqa: E402
 
 
 # The tied masked-LM decoder and the tensor it copies (the hub's names).
@@ -188,7 +188,7 @@ def test_untied_decoder_is_an_error(tmp_path):
 
 def test_from_pt_our_pytorch_files_same_head_and_head_to_head(tmp_path):
     pytest.importorskip("torch")
-    from tests.frameworks import build_pt, run_pt
+    from tests.harness.models import build_pt, run_pt
 
     config = tiny_config(num_hidden_layers=1)
     source = build_pt("MobileBertForPreTraining", config, random_weights(config, "MobileBertForPreTraining", "pt"))

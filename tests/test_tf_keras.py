@@ -14,8 +14,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
-from tests.frameworks import build_tf, model_inputs, random_weights, run_tf  # noqa: E402
-from tests.helpers import assert_close, random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import build_tf, model_inputs, random_weights, run_tf  # noqa: E402
+from tests.harness.models import assert_close, random_inputs, tiny_config  # noqa: E402
 
 
 def _model(architecture, config, seed=0):

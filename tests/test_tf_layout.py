@@ -1,12 +1,11 @@
-"""The Keras package's shape, as the PyTorch one's (test_pt_layout.py): one model file that reads top to
-bottom, a generic loading base that knows no MobileBERT class (serving and training, its Keras-only
-mixins, neither), widths read from the config's derived facts, and the return kinds shared with PyTorch
-(validate_inputs: a dict of the checked inputs; save_pretrained: the paths written).
+"""The Keras package's shape, as the PyTorch one's (test_pt_layout.py; what both share is in test_layout.py):
+a generic loading base that knows no MobileBERT class (serving and training, its Keras-only
+mixins, neither), widths read from the config's derived facts, and save_pretrained returning the paths
+written, as in PyTorch.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import os
 
@@ -17,45 +16,8 @@ tf = pytest.importorskip("tensorflow")
 
 import mobilebert_tf  # noqa: E402
 from mobilebert_tf import modeling, pretrained  # noqa: E402
-from mobilebert_tf.inputs import INPUT_NAMES, validate_inputs  # noqa: E402
-from tests.helpers import VARIANTS, tiny_config  # noqa: E402
-from tests.test_import_graph import import_graph  # noqa: E402
-
-# modeling.py's sections and their classes, in reading order (test_pt_layout.py's, with the TF prefix,
-# and the Keras main layer that every model holds as "mobilebert").
-SECTIONS = {
-    "activations and norms": ["TFNoNorm"],
-    "embeddings": ["TFMobileBertEmbeddings"],
-    "attention": ["TFMobileBertSelfAttention", "TFMobileBertSelfOutput", "TFMobileBertAttention"],
-    "bottleneck": ["TFBottleneckLayer", "TFBottleneck", "TFOutputBottleneck"],
-    "feed-forward networks": ["TFMobileBertIntermediate", "TFFFNOutput", "TFFFNLayer", "TFMobileBertOutput"],
-    "layer and encoder": ["TFMobileBertLayer", "TFMobileBertEncoder", "TFMobileBertPooler"],
-    "the backbone": ["TFMobileBertPreTrainedModel", "TFMobileBertMainLayer", "TFMobileBertModel"],
-    "heads": ["TFMobileBertPredictionHeadTransform", "TFMobileBertLMPredictionHead", "TFMobileBertOnlyMLMHead",
-              "TFMobileBertPreTrainingHeads", "TFMobileBertOnlyNSPHead"],
-    "task models": ["TFMobileBertForPreTraining", "TFMobileBertForMaskedLM", "TFMobileBertForNextSentencePrediction",
-                    "TFMobileBertForSequenceClassification", "TFMobileBertForMultipleChoice",
-                    "TFMobileBertForTokenClassification", "TFMobileBertForQuestionAnswering"],
-}
-
-
-def test_modeling_reads_top_to_bottom():
-    source = open(modeling.__file__, encoding="utf-8").read()
-    classes = [node.name for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
-    assert classes == [name for names in SECTIONS.values() for name in names]
-    lines = source.splitlines()
-    where = {}
-    for i, line in enumerate(lines):
-        text = line.strip("# -").strip()
-        if line.startswith("# ---") and text in SECTIONS:
-            where[text] = i
-    assert list(where) == list(SECTIONS)
-    defined = {name: i for i, line in enumerate(lines) for name in classes if line.startswith(f"class {name}(")}
-    bounds = list(where.values()) + [len(lines)]
-    for (section, names), start, end in zip(SECTIONS.items(), bounds, bounds[1:]):
-        assert all(start < defined[name] < end for name in names), section
-    assert "ACT2FN" in source[: source.index("class TFNoNorm")] and "def make_norm" in source[: source.index("class TFMobileBertEmbeddings")]
-
+from tests.harness.models import VARIANTS, tiny_config  # noqa: E402
+from tests.harness.imports import import_graph  # noqa: E402
 
 def test_the_loading_base_and_the_keras_mixins_know_no_model_class():
     graph = import_graph()
@@ -101,20 +63,6 @@ def test_widths_come_from_the_config(variant):
     transformation.assign(transformation + 1.0)
     after = model.mobilebert(input_ids=ids).last_hidden_state.numpy()
     assert (not np.array_equal(before, after)) == config.transforms_input
-
-
-def test_validate_inputs_returns_the_checked_inputs_as_a_dict():
-    config = tiny_config()
-    ids = tf.constant([[5, 6, 7]])
-    mask = tf.ones([1, 3])
-    checked = validate_inputs(config, {"input_ids": ids, "attention_mask": mask})
-    assert list(checked) == list(INPUT_NAMES)
-    assert checked["input_ids"] is ids and checked["attention_mask"] is mask
-    assert all(checked[name] is None for name in INPUT_NAMES if name not in ("input_ids", "attention_mask"))
-    with pytest.raises(ValueError, match=r"unknown input\(s\) \['labels'\]; allowed: input_ids, attention_mask"):
-        validate_inputs(config, {"input_ids": ids, "labels": ids})
-    with pytest.raises(ValueError, match=r"input_ids must hold ids in \[0, 99\)"):
-        validate_inputs(config, {"input_ids": tf.constant([[99]])})
 
 
 def test_save_pretrained_returns_the_paths_it_wrote(tmp_path):

@@ -21,7 +21,7 @@ keras = pytest.importorskip("tf_keras")
 from mobilebert_tf import modeling  # noqa: E402
 from mobilebert_tf.pipelines import gathered_masked_logits, mask_grid  # noqa: E402
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
-from tests.helpers import VARIANTS, assert_close, random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import VARIANTS, assert_close, random_inputs, tiny_config  # noqa: E402
 
 POSITIONS = np.array([[1, 4, 0], [3, 3, 2]])  # (B=2, P=3): any order, repeats allowed
 LABELS = np.array([[5, 17, -100], [40, 41, 2]])  # (B, P), -100 ignored

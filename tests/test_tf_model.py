@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 import mobilebert_pt  # noqa: E402
 import mobilebert_tf  # noqa: E402
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
-from tests.helpers import VARIANTS, assert_close, random_inputs, relative_error, tiny_config  # noqa: E402
+from tests.harness.models import VARIANTS, assert_close, random_inputs, relative_error, tiny_config  # noqa: E402
 
 HEADS = [
     "MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",

@@ -15,8 +15,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
-from tests.frameworks import ARCHITECTURES, build_tf, flatten_output, model_inputs, random_weights, run_tf  # noqa: E402
-from tests.helpers import VARIANTS, assert_close, tiny_config  # noqa: E402
+from tests.harness.models import ARCHITECTURES, build_tf, flatten_output, model_inputs, random_weights, run_tf  # noqa: E402
+from tests.harness.models import VARIANTS, assert_close, tiny_config  # noqa: E402
 
 DECODER = "predictions___cls/predictions/decoder/weight:0"
 WORDS = "mobilebert/embeddings/word_embeddings/weight:0"

@@ -9,8 +9,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
-from tests.frameworks import build_tf, model_inputs, random_weights  # noqa: E402
-from tests.helpers import assert_close, random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import build_tf, model_inputs, random_weights  # noqa: E402
+from tests.harness.models import assert_close, random_inputs, tiny_config  # noqa: E402
 
 QUIET = dict(num_hidden_layers=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 

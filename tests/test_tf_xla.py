@@ -18,8 +18,8 @@ keras = pytest.importorskip("tf_keras")
 
 from mobilebert_tf import inputs as inputs_module  # noqa: E402
 from mobilebert_tf.inputs import in_xla_context  # noqa: E402
-from tests.frameworks import build_tf, random_weights  # noqa: E402
-from tests.helpers import random_inputs, tiny_config  # noqa: E402
+from tests.harness.models import build_tf, random_weights  # noqa: E402
+from tests.harness.models import random_inputs, tiny_config  # noqa: E402
 
 ARCH = "MobileBertForSequenceClassification"
 

@@ -4,87 +4,18 @@ Ids are compared with transformers' BertTokenizer / BertTokenizerFast (test-only
 MobileBERT users get from AutoTokenizer for google/mobilebert-uncased) on the real vocabulary,
 over a varied corpus; the two tokenizers of the suite are compared with each other token by
 token, offsets and word ids included. Calls (padding, truncation, tensors) are tested in
-test_tokenization_encoding.py, files in test_tokenization_files.py; both use the fixtures here.
+test_tokenization_encoding.py, files in test_tokenization_files.py; the fixtures are in conftest.py.
 """
 
 from __future__ import annotations
 
 import functools
-import random
 
 import numpy as np
 import pytest
 
 from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
-from tests.helpers import SHARED_VOCAB
-
-CLASSES = [MobileBertTokenizer, MobileBertTokenizerFast]
-ids_of = lambda cls: cls.__name__  # noqa: E731
-
-FRAGMENTS = [
-    "The capital of France is [MASK].",
-    "Héllo wörld! naïve café, Ångström, Øre, straße",
-    "北京欢迎你 and 東京 and 𠀀𪚥",
-    "a\u0000b\u200bc\x7f d\tq\nr\r\n s\u00ad t\ufeffu \ufffd",
-    "x" * 150,
-    "unaffable" * 12,
-    "ΟΔΟΣ Σίσυφος ПРИВЕТ мир",
-    "İstanbul ǅemal ﬁnal Ⅻ ½ ²",
-    "e\u0301t\u00e9 n\u0303o a\u0316\u0300",
-    "😀 emoji 👍🏽 👨‍👩‍👧 ❤️",
-    "don't stop-believing... (ok) $5,000 @user #tag 100% a_b ~x` ^",
-    "a[MASK]b [mask] [CLS] [SEP][PAD] [UNK]",
-    "\u3000 full\u00a0width \u2003em space\u2028line",
-    "안녕하세요 こんにちは カタカナ ｶﾀｶﾅ",
-    "مرحبا بالعالم שלום עולם हिन्दी ไทย",
-    "«quotes» „low“ ‘single’ — – … · •",
-    "   leading and trailing   ",
-    "UPPER lower MiXeD 12345 3.14159 1e-5",
-    "",
-]
-
-
-def corpus(n=240, seed=0):
-    """Fragments alone, then random mixes of words cut from them (a few hundred strings)."""
-    rng = random.Random(seed)
-    words = " ".join(FRAGMENTS).split(" ")
-    out = list(FRAGMENTS)
-    while len(out) < n:
-        k = rng.randint(1, 12)
-        out.append(rng.choice(["", " ", "\t"]).join(rng.choice(words) for _ in range(k)))
-    return out
-
-
-@pytest.fixture(scope="module")
-def vocab_path():
-    if not SHARED_VOCAB.is_file():
-        pytest.skip(f"the real vocabulary {SHARED_VOCAB} is absent (it sits in ../shared/data next to the repository)")
-    return str(SHARED_VOCAB)
-
-
-@pytest.fixture(scope="module")
-def toks(vocab_path):
-    return {cls: cls(vocab_path) for cls in CLASSES}
-
-
-@pytest.fixture(scope="module")
-def refs(vocab_path):
-    transformers = pytest.importorskip("transformers")
-    return {
-        MobileBertTokenizer: transformers.BertTokenizer(vocab_path),
-        MobileBertTokenizerFast: transformers.BertTokenizerFast(vocab_path),
-    }
-
-
-def plain(enc):
-    """A BatchEncoding (ours or transformers') -> dict of lists, offsets as lists of tuples."""
-    out = {}
-    for k, v in dict(enc).items():
-        v = v.tolist() if hasattr(v, "tolist") else v
-        if k == "offset_mapping":
-            v = [[tuple(o) for o in row] for row in v] if v and isinstance(v[0], list) else [tuple(o) for o in v]
-        out[k] = v
-    return out
+from tests.harness.tokenization import CLASSES, SMALL, corpus, ids_of, plain, write_tokens
 
 
 # ---- ids on the real vocabulary -------------------------------------------------------------
@@ -183,20 +114,11 @@ def test_where_unicode_tables_differ_each_follows_its_reference(char, lower, why
 # ---- cased settings on a small vocabulary ----------------------------------------------------
 
 
-def _write_vocab(tmp_path, tokens):
-    path = tmp_path / "vocab.txt"
-    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    return path
-
-
-SMALL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Hello", "hello", "café", "cafe", "##s", "!", ",", "é", "e", "World", "world", "北", "京"]
-
-
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
 @pytest.mark.parametrize("options", [dict(do_lower_case=False), dict(do_lower_case=False, strip_accents=True), dict(do_lower_case=True, strip_accents=False), dict(tokenize_chinese_chars=False)])
 def test_case_accent_and_cjk_options_equal_transformers(cls, options, tmp_path):
     transformers = pytest.importorskip("transformers")
-    path = _write_vocab(tmp_path, SMALL)
+    path = write_tokens(tmp_path, SMALL)
     ref_cls = transformers.BertTokenizer if cls is MobileBertTokenizer else transformers.BertTokenizerFast
     ref = ref_cls(str(path), **options)
     tok = cls(str(path), **options)

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
-from tests.test_tokenization import CLASSES, corpus, ids_of, plain, vocab_path  # noqa: F401 (fixture)
+from tests.harness.tokenization import CLASSES, corpus, ids_of, plain
 
 transformers = pytest.importorskip("transformers")
 REFERENCE = {MobileBertTokenizer: transformers.MobileBertTokenizer, MobileBertTokenizerFast: transformers.MobileBertTokenizerFast}

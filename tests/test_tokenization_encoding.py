@@ -11,7 +11,7 @@ import pytest
 
 from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
 from mobilebert_common.tokenization_base import BatchEncoding
-from tests.test_tokenization import CLASSES, ids_of, plain, refs, toks, vocab_path  # noqa: F401 (fixtures)
+from tests.harness.tokenization import CLASSES, ids_of, plain
 
 
 TEXTS = ["one two three four five six seven", "alpha beta", "the quick brown fox jumps over the lazy dog again and again"]

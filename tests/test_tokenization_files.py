@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mobilebert_common import MobileBertTokenizerFast
-from tests.test_tokenization import CLASSES, SMALL, _write_vocab, corpus, ids_of, toks, vocab_path  # noqa: F401 (fixtures)
+from tests.harness.tokenization import CLASSES, SMALL, corpus, ids_of, write_tokens
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
@@ -35,7 +35,7 @@ def test_from_pretrained_reads_settings_and_tokenizer_json_alone(cls, tmp_path):
     transformers = pytest.importorskip("transformers")
     only_vocab = tmp_path / "only_vocab"
     only_vocab.mkdir()
-    _write_vocab(only_vocab, SMALL)
+    write_tokens(only_vocab, SMALL)
     tok = cls.from_pretrained(only_vocab)
     assert tok.do_lower_case and tok.tokenize("Hello World") == ["hello", "world"]
     cased = cls.from_pretrained(str(only_vocab), do_lower_case=False, model_max_length=64)
@@ -60,7 +60,7 @@ def test_from_pretrained_reads_settings_and_tokenizer_json_alone(cls, tmp_path):
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
 def test_from_pretrained_reads_a_hub_repo_from_the_cache_offline(cls, tmp_path, monkeypatch):
-    from tests.test_hub import REPO, fill_cache
+    from tests.harness.hub import REPO, fill_cache
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     fill_cache(tmp_path, files={"vocab.txt": "\n".join(SMALL) + "\n", "tokenizer_config.json": json.dumps({"do_lower_case": False})})
@@ -81,7 +81,7 @@ def test_bad_files_raise_clear_errors(cls, tmp_path):
     with pytest.raises(FileNotFoundError, match="neither vocab.txt nor tokenizer.json"):
         cls.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"lacks the special token\(s\) \['\[MASK\]'\]"):
-        cls(str(_write_vocab(tmp_path, [t for t in SMALL if t != "[MASK]"])))
+        cls(str(write_tokens(tmp_path, [t for t in SMALL if t != "[MASK]"])))
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("\n".join(SMALL).encode("utf-8") + "\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(ValueError, match="not UTF-8"):
@@ -97,7 +97,7 @@ def test_bad_files_raise_clear_errors(cls, tmp_path):
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
 @pytest.mark.parametrize("special", ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"])
 def test_vocab_without_a_special_token_is_refused(cls, special, tmp_path):
-    path = _write_vocab(tmp_path, [t for t in SMALL if t != special])
+    path = write_tokens(tmp_path, [t for t in SMALL if t != special])
     with pytest.raises(ValueError, match=rf"lacks the special token\(s\) \['\{special}'\]; a MobileBERT vocabulary holds"):
         cls(str(path))
     with pytest.raises(ValueError, match=rf"lacks the special token\(s\) \['\{special}'\]"):
@@ -106,7 +106,7 @@ def test_vocab_without_a_special_token_is_refused(cls, special, tmp_path):
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
 def test_strip_accents_and_chinese_chars_are_read_from_tokenizer_config(cls, tmp_path):
-    _write_vocab(tmp_path, SMALL)
+    write_tokens(tmp_path, SMALL)
     default = cls.from_pretrained(tmp_path)
     # lower-casing strips accents by default; CJK ideographs are words of their own
     assert default.tokenize("Café 北京") == ["cafe", "北", "京"]
@@ -126,7 +126,7 @@ def test_strip_accents_and_chinese_chars_are_read_from_tokenizer_config(cls, tmp
 
 @pytest.mark.parametrize("cls", CLASSES, ids=ids_of)
 def test_bad_settings_name_the_field_and_what_is_allowed(cls, tmp_path):
-    path = str(_write_vocab(tmp_path, SMALL))
+    path = str(write_tokens(tmp_path, SMALL))
     for value in ("yes", 1, "true"):
         with pytest.raises(ValueError, match=r"strip_accents must be None \(follow do_lower_case\), True or False, got"):
             cls(path, strip_accents=value)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mobilebert_common import MobileBertTokenizer, MobileBertTokenizerFast
-from tests.helpers import SHARED_VOCAB
+from tests.harness.models import SHARED_VOCAB
 
 CLASSES = [MobileBertTokenizer, MobileBertTokenizerFast]
 

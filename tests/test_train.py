@@ -22,8 +22,8 @@ from mobilebert_common.training.options import FLOAT16_REFUSED
 from mobilebert_common.training.schedule import StepPlan, linear_schedule, shard
 from mobilebert_pt import MobileBertForMultipleChoice, MobileBertForSequenceClassification, pipeline, train
 from mobilebert_pt.finetune import TorchBackend
-from tests.helpers import unused_parameters
-from tests.train_data import data_file, examples, model_dir, write_jsonl
+from tests.harness.models import unused_parameters
+from tests.harness.train import data_file, examples, model_dir, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}

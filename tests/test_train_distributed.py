@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import VARIANTS, assert_close, unused_parameters
-from tests.train_data import examples, model_dir, write_jsonl
+from tests.harness.models import VARIANTS, assert_close, unused_parameters
+from tests.harness.train import examples, model_dir, write_jsonl
 from tests.train_workers import EQUALITY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import pytest
 from mobilebert_common.weights import (ARCHITECTURES, detect_architecture, entries, normalize_architecture,
                                    resolve_architecture, tf_model_name, unused_by_design)
 from mobilebert_common import MobileBertConfig
-from tests.helpers import VARIANTS, tiny_config
-from tests.reference_checkpoints import reference_dir
+from tests.harness.models import VARIANTS, tiny_config
+from tests.harness.reference import reference_dir
 
 HEADS = [a[len("MobileBert"):] for a in ARCHITECTURES]
 

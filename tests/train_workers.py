@@ -33,7 +33,7 @@ def ddp(work: str) -> None:
 
     from mobilebert_cli.main import main as cli
     from mobilebert_pt import train
-    from tests.helpers import VARIANTS
+    from tests.harness.models import VARIANTS
 
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])

@@ -6,7 +6,7 @@ framework "pt": MobileBert<head>(config) with seeded random weights, save_pretra
 model.safetensors); framework "tf": the same weights through transformers' own converter,
 TFMobileBert<head>.from_pretrained(pt_dir, from_pt=True).save_pretrained (config.json + tf_model.h5),
 so the pair holds one model in both layouts. Heads are
-"Model", "ForPreTraining", ...; configs are tests.helpers' tiny variants (reference_config).
+"Model", "ForPreTraining", ...; configs are tests.harness.models' tiny variants (reference_config).
 Each checkpoint is built once per test session (the cache outlives the test modules that ask
 for it); the calling test skips when transformers (or the framework) is not installed.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import tiny_config
+from tests.harness.models import tiny_config
 
 _BUILT: dict = {}
 

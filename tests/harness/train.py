@@ -12,8 +12,8 @@ import json
 import os
 import random
 
-from tests.helpers import tiny_config
-from tests.pipeline_helpers import VOCAB
+from tests.harness.models import tiny_config
+from tests.harness.pipelines import VOCAB
 
 WORDS = "the capital of france is paris london city hello world john lives in new york".split()
 PLACES = ["paris", "london", "france"]

@@ -3,9 +3,9 @@
 GPU machines often have torch but no tensorflow. The fixture holds the Keras (TF CPU) outputs of
 every head on every tiny config (logits, hidden states and attentions: OUTPUTS), for weights that
 anyone can regenerate from a seed
-(tests.frameworks.random_weights). Regenerate it after a deliberate numerical change with:
+(tests.harness.models.random_weights). Regenerate it after a deliberate numerical change with:
 
-    python3 -m tests.golden
+    python3 -m tests.harness.golden
 
 and commit tests/fixtures/golden_tf_cpu.npz (about 200 kB).
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.frameworks import ARCHITECTURES, model_inputs, random_weights
-from tests.helpers import VARIANTS, tiny_config
+from tests.harness.models import ARCHITECTURES, model_inputs, random_weights
+from tests.harness.models import VARIANTS, tiny_config
 
-GOLDEN_PATH = Path(__file__).parent / "fixtures" / "golden_tf_cpu.npz"
+GOLDEN_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "golden_tf_cpu.npz"
 NUM_LABELS = 3
 OUTPUTS = dict(output_hidden_states=True, output_attentions=True)  # what every run asks for
 
@@ -47,7 +47,7 @@ def load_golden() -> dict:
 
 
 def write_golden(path: Path = GOLDEN_PATH) -> int:
-    from tests.frameworks import build_tf, run_tf
+    from tests.harness.models import build_tf, run_tf
 
     arrays = {}
     for arch, variant in golden_cases():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_config
+from tests.harness.models import tiny_config
 
 WORDS = (
     "the capital of france is paris london city hello world john lives in new york where does live "
@@ -136,7 +136,7 @@ def real_vocab_tokenizer(directory):
     """The fast tokenizer on the released 30,522-word vocabulary (far larger than the tiny models')."""
     import shutil
 
-    from tests.helpers import SHARED_VOCAB
+    from tests.harness.models import SHARED_VOCAB
 
     if not SHARED_VOCAB.is_file():
         pytest.skip(f"needs the real vocabulary at {SHARED_VOCAB}")
