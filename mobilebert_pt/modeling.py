@@ -20,11 +20,13 @@ import warnings
 from functools import partial
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mobilebert_common import resizing
 from mobilebert_common.config import MobileBertConfig
 from mobilebert_common.outputs import (
     BaseModelOutputWithPooling,
@@ -426,35 +428,44 @@ class MobileBertPreTrainedModel(PreTrainedModel):
         self.config.vocab_size = value.num_embeddings
         self.tie_weights()
 
-    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None) -> nn.Embedding:
-        """Grow or shrink the vocabulary: old rows kept, new rows initialised; the masked-LM head follows."""
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Grow or shrink the vocabulary: old rows kept; the masked-LM head follows (dense columns, bias).
+
+        Added rows as transformers adds them (mobilebert_common.resizing): near the mean of the old rows
+        (the input table and the head's dense columns; the bias gets 0), or with mean_resizing=False drawn
+        as at initialisation. Draws from torch's RNG (torch.manual_seed makes it repeatable).
+        """
         old = self.get_input_embeddings()
-        if new_num_tokens is None:
+        if new_num_tokens is None and pad_to_multiple_of is None:
             return old
-        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
-            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
-        if new_num_tokens <= self.config.pad_token_id:
-            raise ValueError(f"new_num_tokens={new_num_tokens} would drop the padding id {self.config.pad_token_id}")
-        keep = min(old.num_embeddings, new_num_tokens)
-        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx,
-                           device=old.weight.device, dtype=old.weight.dtype)
-        self._init_weights(new)
-        with torch.no_grad():
-            new.weight[:keep] = old.weight[:keep]
+        size = resizing.new_vocab_size(old.num_embeddings if new_num_tokens is None else new_num_tokens,
+                                       pad_to_multiple_of, self.config.pad_token_id)
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        std = self.config.initializer_range
+
+        def draw(shape):  # the model's own init (truncated normal), for mean_resizing=False
+            return truncated_normal_(torch.empty(shape), std).numpy()
+
+        def resized(weight: torch.Tensor) -> torch.Tensor:  # (V, D) -> (size, D), on the weight's device and dtype
+            table = resizing.resized_table(weight.detach().float().cpu().numpy(), size, rng, mean_resizing, draw)
+            return torch.from_numpy(table).to(device=weight.device, dtype=weight.dtype)
+
+        new = nn.Embedding(size, old.embedding_dim, padding_idx=old.padding_idx, device=old.weight.device,
+                           dtype=old.weight.dtype, _weight=resized(old.weight))
+        new.weight.requires_grad_(old.weight.requires_grad)
         new.train(old.training)
         self.base_model.embeddings.word_embeddings = new
         if self.get_output_embeddings() is not None:
             head = self.cls.predictions
-            dense = weight_only_linear(new_num_tokens, head.dense.out_features,
-                                       device=head.dense.weight.device, dtype=head.dense.weight.dtype)  # weight (H - E, V)
-            self._init_weights(dense)
-            bias = torch.zeros(new_num_tokens, device=head.bias.device, dtype=head.bias.dtype)
+            dense = weight_only_linear(size, head.dense.out_features, device=head.dense.weight.device,
+                                       dtype=head.dense.weight.dtype)  # weight (H - E, V): one column per token
             with torch.no_grad():
-                dense.weight[:, :keep] = head.dense.weight[:, :keep]
-                bias[:keep] = head.bias[:keep]
+                dense.weight.copy_(resized(head.dense.weight.t()).t())
+            bias = resizing.resized_bias(head.bias.detach().float().cpu().numpy(), size)
             head.dense = dense
-            head.bias = nn.Parameter(bias)
-        self.config.vocab_size = new_num_tokens
+            head.bias = nn.Parameter(torch.from_numpy(bias).to(device=head.bias.device, dtype=head.bias.dtype))
+        self.config.vocab_size = size
         self.tie_weights()
         return new
 
