@@ -130,6 +130,7 @@ def bench_tf(config, shapes, args):
 
     tf.random.set_seed(0)
     model = TFMobileBertForMaskedLM(config)
+    model.build_with_dummies()
     head, words = model.cls.predictions, model.mobilebert.embeddings.word_embeddings
     for batch, length in shapes:
         ids, mask, types, positions = batch_for(config, batch, length, args.masks)
