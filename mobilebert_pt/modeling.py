@@ -38,7 +38,15 @@ from mobilebert_common.outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from mobilebert_pt.inputs import check_finite, check_mask_positions, flatten_choices, tensors, validate_inputs
+from mobilebert_pt.inputs import (
+    INPUT_NAMES,
+    check_finite,
+    check_mask_positions,
+    compiling,
+    flatten_choices,
+    tensors,
+    validate_inputs,
+)
 from mobilebert_pt.losses import cross_entropy, sequence_classification_loss, span_loss
 from mobilebert_pt.pretrained import PreTrainedModel, truncated_normal_
 
@@ -84,6 +92,21 @@ def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------- embeddings
 
 
+def lookup(table: torch.Tensor, ids: torch.Tensor, gather) -> torch.Tensor:
+    """gather(ids) for ids indexing the first axis of ``table`` (rows of an embedding, or positions of (B, T, H)).
+
+    Eagerly the ids were checked before any kernel (inputs.py): a plain gather. While torch compiles the
+    value checks cannot run (inputs.py), so an out-of-range id is clamped for the gather (no device-side
+    assert) and its row made NaN (never a plausible wrong number), as the Keras lookup does inside XLA.
+    """
+    if not compiling():
+        return gather(ids)
+    size = table.shape[0]
+    rows = gather(ids.clamp(0, size - 1))  # (..., D)
+    valid = (ids >= 0) & (ids < size)
+    return torch.where(valid[..., None], rows, float("nan"))
+
+
 class MobileBertEmbeddings(nn.Module):
     def __init__(self, config: MobileBertConfig):
         super().__init__()
@@ -99,7 +122,7 @@ class MobileBertEmbeddings(nn.Module):
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
         if inputs_embeds is None:
-            inputs_embeds = self.word_embeddings(input_ids)  # (B, T, E)
+            inputs_embeds = lookup(self.word_embeddings.weight, input_ids, self.word_embeddings)  # (B, T, E)
         x = inputs_embeds.to(self.position_embeddings.weight.dtype)
         batch, seq = x.shape[:2]
         if self.trigram_input:
@@ -114,7 +137,8 @@ class MobileBertEmbeddings(nn.Module):
             position_ids = torch.arange(seq, device=x.device).unsqueeze(0)  # (1, T): padding is on the right
         if token_type_ids is None:
             token_type_ids = torch.zeros((batch, seq), dtype=torch.long, device=x.device)
-        x = x + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        positions = lookup(self.position_embeddings.weight, position_ids, self.position_embeddings)
+        x = x + positions + lookup(self.token_type_embeddings.weight, token_type_ids, self.token_type_embeddings)
         return self.dropout(self.LayerNorm(x))
 
 
@@ -393,6 +417,26 @@ class MobileBertPreTrainedModel(PreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.base_model.embeddings.word_embeddings
 
+    def validate_inputs(self, inputs: Optional[dict] = None, **kwargs) -> dict:
+        """The value checks forward makes, run now: a ValueError for a bad input; else the inputs with lists /
+        numpy arrays made tensors on the model's device, other keys (labels, flags) passed through.
+
+        Call it outside a torch.compile'd function, where forward cannot raise (inputs.py):
+        ``compiled(**model.validate_inputs(batch))``. Takes a dict or keywords, as forward's names.
+        """
+        given = {**(inputs or {}), **kwargs}
+        x = tensors(self.device, self.dtype, **{k: v for k, v in given.items() if k in INPUT_NAMES})
+        if isinstance(self, MobileBertForMultipleChoice):
+            flat = flatten_choices(**{k: x.get(k) for k in INPUT_NAMES if k != "head_mask"})[1]  # (B*C, T)
+            checked = validate_inputs(self.config, {**flat, "head_mask": x.get("head_mask")})
+        else:
+            checked = validate_inputs(self.config, x)
+        if given.get("mask_positions") is not None:
+            reference = checked["input_ids"] if checked["input_ids"] is not None else checked["inputs_embeds"]
+            x["mask_positions"] = check_mask_positions(  # against (B, T, 0): only the shape is read
+                given["mask_positions"], reference.new_empty(tuple(reference.shape[:2]) + (0,), dtype=self.dtype))
+        return {**given, **x}
+
     def get_output_embeddings(self) -> Optional[nn.Linear]:
         return None  # the masked-LM task models return their decoder
 
@@ -585,7 +629,8 @@ class MobileBertLMPredictionHead(nn.Module):
     def forward(self, hidden_states, mask_positions=None):
         if mask_positions is not None:
             positions = check_mask_positions(mask_positions, hidden_states)  # (B, P)
-            hidden_states = torch.take_along_dim(hidden_states, positions[..., None], dim=1)  # (B, P, H)
+            hidden_states = lookup(hidden_states[0], positions,  # (B, P, H); [0]: axis 0 of that is T
+                                   lambda p: torch.take_along_dim(hidden_states, p[..., None], dim=1))
         x = self.transform(hidden_states)  # (B, T or P, H)
         e = self.embedding_size
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a

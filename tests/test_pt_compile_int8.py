@@ -1,0 +1,112 @@
+"""PyTorch speed paths: torch.compile without graph breaks (the input checks, inputs.py and modeling.lookup)
+and dynamic int8 (mobilebert_pt/quantization.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.harness.models import assert_close, make_pt, pt_inputs
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+# ------------------------------------------------------------------ torch.compile
+
+
+@pytest.mark.parametrize("cls_name", ["MobileBertForMaskedLM", "MobileBertModel"])
+def test_dynamo_explain_finds_no_graph_break(cls_name):
+    model = make_pt(cls_name)
+    explanation = torch._dynamo.explain(model)(**pt_inputs(model.config))
+    assert explanation.graph_break_count == 0, [b.reason for b in explanation.break_reasons]
+    assert explanation.graph_count == 1
+
+
+def test_fullgraph_compile_matches_eager_with_mask_positions():
+    model = make_pt("MobileBertForMaskedLM")
+    x = pt_inputs(model.config)
+    positions = torch.tensor([[1, 3], [0, 4]])
+    compiled = torch.compile(model, fullgraph=True)  # fullgraph: any graph break is an error
+    with torch.no_grad():
+        eager = model(**x).logits
+        eager_masked = model(**x, mask_positions=positions).logits
+        assert_close(compiled(**x).logits.numpy(), eager.numpy(), 1e-5, "compiled logits")
+        assert_close(compiled(**x, mask_positions=positions).logits.numpy(), eager_masked.numpy(), 1e-5,
+                     "compiled logits at mask_positions")
+
+
+def test_compiled_backbone_matches_eager():
+    model = make_pt("MobileBertModel", variant="layer_norm_gelu")
+    x = pt_inputs(model.config)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        got, want = compiled(**x), model(**x)
+    assert_close(got.last_hidden_state.numpy(), want.last_hidden_state.numpy(), 1e-5, "last_hidden_state")
+    assert_close(got.pooler_output.numpy(), want.pooler_output.numpy(), 1e-5, "pooler_output")
+
+
+@pytest.mark.parametrize("bad", ["input_ids", "token_type_ids", "position_ids", "mask_positions"])
+def test_compiled_out_of_range_ids_give_nan_rows_not_numbers(bad):
+    """Inside the graph nothing can raise: the row of a bad id is NaN (clamped for the gather, no crash);
+    the other rows are the eager numbers."""
+    model = make_pt("MobileBertForMaskedLM", trigram_input=False)  # trigram mixes neighbours: keep the row local
+    config = model.config
+    x = pt_inputs(config)
+    positions = torch.tensor([[1, 3], [0, 4]])
+    with torch.no_grad():
+        good = model(**x, mask_positions=positions).logits
+    limit = {"input_ids": config.vocab_size, "token_type_ids": config.type_vocab_size,
+             "position_ids": config.max_position_embeddings, "mask_positions": x["input_ids"].shape[1]}[bad]
+    if bad == "position_ids":
+        x["position_ids"] = torch.arange(x["input_ids"].shape[1]).repeat(2, 1)
+    if bad == "mask_positions":
+        positions = positions.clone()
+        positions[0, 1] = limit
+    else:
+        x[bad] = x[bad].clone()
+        x[bad][0, 3] = limit  # row 0, token 3: the second mask position of row 0
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        logits = compiled(**x, mask_positions=positions).logits  # (B, P, V)
+    # The bad token reaches every position of its row through attention: row 0 is NaN, row 1 untouched.
+    assert torch.isnan(logits[0, 1]).all()
+    assert torch.isfinite(logits[1]).all()
+    assert_close(logits[1].numpy(), good[1].numpy(), 1e-5, "the other row")
+    with pytest.raises(ValueError, match=bad):  # eagerly: the error, before any kernel
+        model(**x, mask_positions=positions)
+
+
+def test_validate_inputs_method_raises_before_a_compiled_call():
+    model = make_pt("MobileBertForMaskedLM")
+    x = pt_inputs(model.config)
+    bad = dict(x, input_ids=x["input_ids"].clone())
+    bad["input_ids"][1, 0] = model.config.vocab_size
+    with pytest.raises(ValueError, match="input_ids"):
+        model.validate_inputs(bad)
+    with pytest.raises(ValueError, match="mask_positions"):
+        model.validate_inputs(x, mask_positions=[[0, 7], [1, 2]])  # 7 == seq: past the end
+    with pytest.raises(ValueError, match="finite|NaN|inf"):
+        model.validate_inputs(inputs_embeds=torch.full((1, 3, model.config.embedding_size), float("nan")))
+    # Lists become tensors on the model's device; other keys pass through.
+    lists = {k: v.tolist() for k, v in x.items()}
+    checked = model.validate_inputs(lists, labels=x["input_ids"], return_dict=True)
+    assert checked["input_ids"].dtype == torch.int64 and torch.equal(checked["input_ids"], x["input_ids"])
+    assert checked["labels"] is x["input_ids"] and checked["return_dict"] is True
+    with torch.no_grad():
+        assert torch.equal(model(**checked).logits, model(**x).logits)
+
+
+def test_validate_inputs_method_multiple_choice():
+    model = make_pt("MobileBertForMultipleChoice")
+    x = pt_inputs(model.config, "MobileBertForMultipleChoice")  # (B=2, C=2, T=7)
+    assert set(model.validate_inputs(x)) == set(x)
+    x["token_type_ids"] = x["token_type_ids"].clone()
+    x["token_type_ids"][1, 1, 2] = 5
+    with pytest.raises(ValueError, match="token_type_ids"):
+        model.validate_inputs(x)
