@@ -92,8 +92,8 @@ def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
 # ---------------------------------------------------------------------------------------- embeddings
 
 
-def lookup(table: torch.Tensor, ids: torch.Tensor, gather) -> torch.Tensor:
-    """gather(ids) for ids indexing the first axis of ``table`` (rows of an embedding, or positions of (B, T, H)).
+def lookup(gather, ids: torch.Tensor, size: int) -> torch.Tensor:
+    """gather(ids) for ids that must lie in [0, size): rows of an embedding, or positions along T of (B, T, H).
 
     Eagerly the ids were checked before any kernel (inputs.py): a plain gather. While torch compiles the
     value checks cannot run (inputs.py), so an out-of-range id is clamped for the gather (no device-side
@@ -101,7 +101,6 @@ def lookup(table: torch.Tensor, ids: torch.Tensor, gather) -> torch.Tensor:
     """
     if not compiling():
         return gather(ids)
-    size = table.shape[0]
     rows = gather(ids.clamp(0, size - 1))  # (..., D)
     valid = (ids >= 0) & (ids < size)
     return torch.where(valid[..., None], rows, float("nan"))
@@ -122,7 +121,7 @@ class MobileBertEmbeddings(nn.Module):
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
         if inputs_embeds is None:
-            inputs_embeds = lookup(self.word_embeddings.weight, input_ids, self.word_embeddings)  # (B, T, E)
+            inputs_embeds = lookup(self.word_embeddings, input_ids, self.word_embeddings.num_embeddings)  # (B, T, E)
         x = inputs_embeds.to(self.position_embeddings.weight.dtype)
         batch, seq = x.shape[:2]
         if self.trigram_input:
@@ -137,8 +136,9 @@ class MobileBertEmbeddings(nn.Module):
             position_ids = torch.arange(seq, device=x.device).unsqueeze(0)  # (1, T): padding is on the right
         if token_type_ids is None:
             token_type_ids = torch.zeros((batch, seq), dtype=torch.long, device=x.device)
-        positions = lookup(self.position_embeddings.weight, position_ids, self.position_embeddings)
-        x = x + positions + lookup(self.token_type_embeddings.weight, token_type_ids, self.token_type_embeddings)
+        positions = lookup(self.position_embeddings, position_ids, self.position_embeddings.num_embeddings)
+        types = lookup(self.token_type_embeddings, token_type_ids, self.token_type_embeddings.num_embeddings)
+        x = x + positions + types  # (B, T, H)
         return self.dropout(self.LayerNorm(x))
 
 
@@ -629,8 +629,8 @@ class MobileBertLMPredictionHead(nn.Module):
     def forward(self, hidden_states, mask_positions=None):
         if mask_positions is not None:
             positions = check_mask_positions(mask_positions, hidden_states)  # (B, P)
-            hidden_states = lookup(hidden_states[0], positions,  # (B, P, H); [0]: axis 0 of that is T
-                                   lambda p: torch.take_along_dim(hidden_states, p[..., None], dim=1))
+            rows = partial(torch.take_along_dim, hidden_states, dim=1)  # (B, P, 1) -> (B, P, H)
+            hidden_states = lookup(lambda p: rows(p[..., None]), positions, hidden_states.shape[1])  # (B, P, H)
         x = self.transform(hidden_states)  # (B, T or P, H)
         e = self.embedding_size
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
