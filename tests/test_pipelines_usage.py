@@ -63,7 +63,7 @@ def test_usage_tokenizer_and_model_from_directory(mlm_dir):
 def have_conversion() -> bool:
     if importlib.util.find_spec("conversion") is None:
         return False
-    return all(importlib.util.find_spec(f"conversion.{m}") is not None for m in ("formats", "convert", "weight_map"))
+    return all(importlib.util.find_spec(f"conversion.{m}") is not None for m in ("formats", "convert"))
 
 
 def flat(results) -> list:
