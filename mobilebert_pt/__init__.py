@@ -27,6 +27,7 @@ __all__ = [
     "pipeline",
     "train",
     "export_onnx",
+    "quantize_dynamic",
 ]
 
 
@@ -44,4 +45,8 @@ def __getattr__(name):
         from mobilebert_pt.export import export_onnx
 
         return export_onnx
+    if name == "quantize_dynamic":  # torch.ao.quantization, only when asked for
+        from mobilebert_pt.quantization import quantize_dynamic
+
+        return quantize_dynamic
     raise AttributeError(f"module 'mobilebert_pt' has no attribute {name!r}")

@@ -625,6 +625,9 @@ class MobileBertLMPredictionHead(nn.Module):
         # not saved. Built empty: a table of its own would be allocated (and drawn) only to be dropped at the tie.
         self.decoder = weight_only_linear(config.embedding_size, 0)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        # None, or one Linear H -> V with weight [E | dense.weight^T] (V, H): set by mobilebert_pt.quantization
+        # (an int8 Linear needs the products as one module), then used instead of the two products.
+        self.projection = None
 
     def forward(self, hidden_states, mask_positions=None):
         if mask_positions is not None:
@@ -632,6 +635,8 @@ class MobileBertLMPredictionHead(nn.Module):
             rows = partial(torch.take_along_dim, hidden_states, dim=1)  # (B, P, 1) -> (B, P, H)
             hidden_states = lookup(lambda p: rows(p[..., None]), positions, hidden_states.shape[1])  # (B, P, H)
         x = self.transform(hidden_states)  # (B, T or P, H)
+        if self.projection is not None:
+            return self.projection(x)  # (B, T or P, V)
         e = self.embedding_size
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
         # view of the parameter, which the mode recognises and caches).

@@ -110,3 +110,80 @@ def test_validate_inputs_method_multiple_choice():
     x["token_type_ids"][1, 1, 2] = 5
     with pytest.raises(ValueError, match="token_type_ids"):
         model.validate_inputs(x)
+
+
+# ------------------------------------------------------------------ dynamic int8
+
+
+def _int8(model):
+    import mobilebert_pt
+
+    return mobilebert_pt.quantize_dynamic(model)
+
+
+@pytest.mark.parametrize("variant", ["default", "layer_norm_gelu", "separate_qk_no_bottleneck"])
+def test_dynamic_int8_logits_close_to_float32(variant):
+    model = make_pt("MobileBertForMaskedLM", variant=variant, noise=0.05)
+    x = pt_inputs(model.config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    quantized = _int8(model)
+    with torch.no_grad():
+        want, got = model(**x).logits, quantized(**x).logits
+    err = float((got - want).abs().max() / max(1.0, float(want.abs().max())))
+    agree = float((got.argmax(-1) == want.argmax(-1)).float().mean())
+    print(f"{variant}: max relative diff {err:.4f}, top-1 agreement {agree:.3f}")
+    assert 0 < err < 0.05  # int8 changes the numbers, a little
+    assert agree >= 0.9
+    # Every Linear that runs is int8 (the head's dense / decoder only hold weights); the source is untouched.
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    float_linears = {n for n, m in quantized.named_modules() if type(m) is torch.nn.Linear}
+    assert float_linears == {"cls.predictions.dense", "cls.predictions.decoder"}
+    assert isinstance(quantized.cls.predictions.projection, dynamic)
+    assert quantized.cls.predictions.projection.weight().qscheme() == torch.per_channel_affine
+    assert quantized.quantization == "dynamic-int8"
+    assert model.cls.predictions.projection is None
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_head_projection_in_float_equals_the_two_products():
+    from mobilebert_pt.quantization import _head_projection
+
+    model = make_pt("MobileBertForMaskedLM")
+    x = pt_inputs(model.config)
+    head = model.cls.predictions
+    with torch.no_grad():
+        want = model(**x).logits
+        head.projection = _head_projection(head)
+        got = model(**x).logits
+    assert_close(got.numpy(), want.numpy(), 1e-6, "one Linear [E | dense^T] vs two products")
+
+
+def test_dynamic_int8_other_heads_and_mask_positions():
+    model = make_pt("MobileBertForSequenceClassification", noise=0.05)
+    x = pt_inputs(model.config)
+    with torch.no_grad():
+        assert_close(_int8(model)(**x).logits.numpy(), model(**x).logits.numpy(), 0.05, "classifier logits")
+    mlm = make_pt("MobileBertForMaskedLM", noise=0.05)
+    quantized = _int8(mlm)
+    positions = torch.tensor([[1, 3], [0, 4]])
+    with torch.no_grad():
+        want, got = mlm(**x, mask_positions=positions).logits, quantized(**x, mask_positions=positions).logits
+    # Activations are quantized per call (one scale for the rows given), so only close, not equal, to full rows.
+    assert got.shape == (2, 2, mlm.config.vocab_size)
+    assert_close(got.numpy(), want.numpy(), 0.05, "int8 logits at mask_positions")
+
+
+def test_dynamic_int8_refuses_training_saving_and_non_float32(tmp_path):
+    model = make_pt("MobileBertForMaskedLM")
+    quantized = _int8(model)
+    with pytest.raises(ValueError, match="inference.*cannot be trained"):
+        quantized.train()
+    quantized.eval()  # allowed
+    assert not quantized.training
+    with pytest.raises(ValueError, match="save_pretrained"):
+        quantized.save_pretrained(tmp_path / "int8")
+    assert not (tmp_path / "int8").exists()
+    with pytest.raises(ValueError, match="float32.*bfloat16"):
+        _int8(model.to(torch.bfloat16))
+    with pytest.raises(ValueError, match="MobileBERT PyTorch model"):
+        _int8(torch.nn.Linear(2, 2))
