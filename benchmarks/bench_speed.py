@@ -1,6 +1,6 @@
 """Inference speed: our MobileBERT vs transformers 4.57.6, side by side, in PyTorch and in Keras.
 
-    python3 benchmarks/bench_speed.py [--framework pt|tf|both] [--paths eager,compile,function,xla]
+    python3 benchmarks/bench_speed.py [--framework pt|tf|both] [--paths eager,compile,int8,function,xla]
                                       [--cases 1x128,8x128,32x128,1x512,backbone:8x128] [--repeats 3]
                                       [--threads N] [--layers N] [--device all|cpu|cuda] [--dtypes float32,bfloat16]
                                       [--dynamic-compile] [--seed 0] [--json PATH]
@@ -21,6 +21,9 @@ The paths, each against the closest one transformers offers:
   compile   PyTorch, torch.compile(model, dynamic=False): a compilation per shape, the fastest code (on
             the CPU, code for dynamic shapes ran 3-8x slower here); --dynamic-compile: one compilation for
             all shapes. Ratios against theirs compiled alike and against theirs eager
+  int8      PyTorch on the CPU, float32 rows only: ours after mobilebert_pt.quantize_dynamic ("dynamic-int8":
+            every Linear int8 per output channel, activations quantized at run time), eager, against
+            theirs float32 eager; max rel diff is int8's error (not held to 1e-5); compare with the eager row
   function  Keras, tf.function(model call)
   xla       Keras, tf.function(model call, jit_compile=True)
 PyTorch runs on the CPU in float32 and, when torch sees a GPU, on it in float32 and bfloat16 (the
@@ -74,7 +77,7 @@ from mobilebert_common.files import atomic_write_text  # noqa: E402
 
 PRESET = "mobilebert-uncased"
 REFERENCE_VERSION = "4.57.6"
-PATHS = {"eager": "pt", "compile": "pt", "function": "tf", "xla": "tf"}
+PATHS = {"eager": "pt", "compile": "pt", "int8": "pt", "function": "tf", "xla": "tf"}
 DEFAULT_CASES = "1x128,8x128,32x128,1x512,backbone:8x128"
 DTYPES = ("float32", "bfloat16")
 TOLERANCE = 1e-5  # float32: max|ours - theirs| / max(1, max|theirs|)
@@ -275,7 +278,7 @@ def record(results: Results, what: tuple, run) -> dict:
     row.update(flops=flops, ours_s=ours_s, theirs_s=theirs_s, ratio=theirs_s / ours_s, ours_times=times["ours"],
                theirs_times=times["theirs"], ours_first_s=firsts["ours"], theirs_first_s=firsts["theirs"],
                ours_gflops=flops / ours_s / 1e9, theirs_gflops=flops / theirs_s / 1e9,
-               max_rel_diff=diff, agree=diff <= TOLERANCE if row["dtype"] == "float32" else None,
+               max_rel_diff=diff, agree=diff <= TOLERANCE if row["dtype"] == "float32" and row["path"] != "int8" else None,
                theirs_eager_s=theirs_eager_s, ratio_vs_theirs_eager=theirs_eager_s / ours_s if theirs_eager_s else None)
     results.data["rows"].append(row)
     results.save()
@@ -346,8 +349,8 @@ def run_pytorch(args, config, directory: str, results: Results):
     transformers = quiet_loading()
     if args.threads:
         torch.set_num_threads(args.threads)
-    # Our forward validates its inputs (ids within the vocabulary...): dynamo breaks the graph there and warns
-    # at length, at every compilation. The break is part of what is timed; the warning is not wanted here.
+    # transformers' forward may break dynamo's graph and warn at length at every compilation (ours traces as one
+    # graph: tests/test_pt_compile_int8.py); the warnings are not wanted here.
     torch._logging.set_logs(dynamo=logging.ERROR)
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 (and stays within 1e-5 of theirs)
     torch.backends.cudnn.allow_tf32 = False
@@ -397,6 +400,11 @@ def pytorch_case(torch, args, models: dict, inputs: dict, where: tuple, results:
             record(results, ("pt", "compile", *where), lambda: timed(compiled(), eager.get("theirs_s")))
             if not args.dynamic_compile:
                 torch.compiler.reset()  # this shape's code is not needed again; nor is the recompile limit
+        if "int8" in args.paths and where[:2] == ("cpu", "float32"):
+            import mobilebert_pt
+
+            int8 = dict(models, ours=mobilebert_pt.quantize_dynamic(models["ours"]))
+            record(results, ("pt", "int8", *where), lambda: timed(int8))
 
 
 # ------------------------------------------------------------------------------------------- Keras
