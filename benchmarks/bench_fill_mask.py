@@ -70,7 +70,8 @@ def bench_pt(config, shapes, args):
 
     from mobilebert_pt import MobileBertForMaskedLM
     from mobilebert_pt.pipeline_float16 import Float16Matmuls
-    from mobilebert_pt.pipelines import gathered_masked_logits, mask_grid
+    from mobilebert_common.pipelines.sentence_tasks import mask_grid
+    from mobilebert_pt.pipelines import gathered_masked_logits
 
     torch.manual_seed(0)
     torch.set_grad_enabled(False)
@@ -126,7 +127,8 @@ def bench_tf(config, shapes, args):
     import tensorflow as tf
 
     from mobilebert_tf import TFMobileBertForMaskedLM
-    from mobilebert_tf.pipelines import gathered_masked_logits, mask_grid
+    from mobilebert_common.pipelines.sentence_tasks import mask_grid
+    from mobilebert_tf.pipelines import gathered_masked_logits
 
     tf.random.set_seed(0)
     model = TFMobileBertForMaskedLM(config)

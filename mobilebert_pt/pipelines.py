@@ -18,6 +18,7 @@ from typing import Dict
 import numpy as np
 import torch
 
+from mobilebert_common.pipelines.sentence_tasks import mask_grid
 from mobilebert_common.pipelines.driver import PipelineBase, check_head, describe_device, load_tokenizer
 from mobilebert_common.pipelines.registry import HEAD_CLASSES, normalize_task
 from mobilebert_pt import modeling
@@ -33,19 +34,6 @@ def resolve_pipeline_device(device, cli: bool = False) -> torch.device:
     """
     said, cpu = describe_device(device, cli)
     return resolve_device(device, said=said, use_cpu=cpu)
-
-
-def mask_grid(positions: np.ndarray, batch_size: int):
-    """Positions (N, 2) of (row, column), row-major, as the model's mask_positions (B, P), P the most
-    masks in a row; a shorter row's spare slots point at column 0 (computed, then dropped).
-    Returns (grid (B, P), slots (N,)): mask i is at grid[positions[i, 0], slots[i]]."""
-    rows = positions[:, 0]
-    counts = np.bincount(rows, minlength=batch_size)  # (B,) masks per row
-    first = np.cumsum(counts) - counts  # (B,) index of each row's first mask in positions
-    slots = np.arange(len(rows)) - first[rows]  # (N,) place of each mask within its row
-    grid = np.zeros((batch_size, int(counts.max(initial=0))), dtype=np.int64)
-    grid[rows, slots] = positions[:, 1]
-    return grid, slots
 
 
 def gathered_masked_logits(model, batch: Dict[str, torch.Tensor], positions: np.ndarray) -> torch.Tensor:

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from mobilebert_pt.pipeline_float16 import Float16Matmuls
-from mobilebert_pt.pipelines import mask_grid, pipeline
+from mobilebert_common.pipelines.sentence_tasks import mask_grid
+from mobilebert_pt.pipelines import pipeline
 from tests.harness.models import VARIANTS, make_pt, pt_inputs, relative_error
 from tests.harness.pipelines import config as pipeline_config
 from tests.harness.pipelines import make_tokenizer

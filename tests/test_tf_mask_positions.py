@@ -19,7 +19,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("tf_keras")
 
 from mobilebert_tf import modeling  # noqa: E402
-from mobilebert_tf.pipelines import gathered_masked_logits, mask_grid  # noqa: E402
+from mobilebert_common.pipelines.sentence_tasks import mask_grid  # noqa: E402
+from mobilebert_tf.pipelines import gathered_masked_logits  # noqa: E402  # noqa: E402
 from mobilebert_tf.pretrained import weights_by_name  # noqa: E402
 from tests.harness.models import VARIANTS, assert_close, random_inputs, tiny_config  # noqa: E402
 

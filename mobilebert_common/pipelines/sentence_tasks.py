@@ -195,3 +195,16 @@ class FeatureExtraction(TextOrPairTask):
     def postprocess(self, pipe, item, rows, outputs, params):
         hidden = outputs[0]["last_hidden_state"][: outputs[0]["length"]][None]  # (1, T, H): padding cut off
         return pipe._to_tensor(hidden) if params["return_tensors"] else hidden.tolist()
+
+
+def mask_grid(positions: np.ndarray, batch_size: int):
+    """Positions (N, 2) of (row, column), row-major, as the model's mask_positions (B, P), P the most
+    masks in a row; a shorter row's spare slots point at column 0 (computed, then dropped).
+    Returns (grid (B, P), slots (N,)): mask i is at grid[positions[i, 0], slots[i]]."""
+    rows = positions[:, 0]
+    counts = np.bincount(rows, minlength=batch_size)  # (B,) masks per row
+    first = np.cumsum(counts) - counts  # (B,) index of each row's first mask in positions
+    slots = np.arange(len(rows)) - first[rows]  # (N,) place of each mask within its row
+    grid = np.zeros((batch_size, int(counts.max(initial=0))), dtype=np.int64)
+    grid[rows, slots] = positions[:, 1]
+    return grid, slots
