@@ -83,8 +83,25 @@ def warn_if_unchecked_xla() -> bool:
     return True
 
 
+# The tensors a list or tuple first argument gives, in this order (transformers' TF positional inputs).
+POSITIONAL_NAMES = INPUT_NAMES[:6]
+
+
+def _is_positional(value) -> bool:
+    """A list/tuple of tensors or arrays: the inputs in order. A (nested) list of Python ints stays input_ids."""
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(
+        isinstance(v, (tf.Tensor, tf.Variable, np.ndarray)) or v is None for v in value)
+
+
 def unpack_inputs(input_ids, kwargs: dict, allowed: tuple) -> dict:
-    """The call's arguments as one dict: a dict first argument (as model.fit passes it) is spread out."""
+    """The call's arguments as one dict: a dict first argument (as model.fit passes it) is spread out; a list or
+    tuple of tensors/arrays is read as (input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+    inputs_embeds), in that order, as ``model([input_ids, attention_mask])`` in transformers."""
+    if _is_positional(input_ids):
+        if len(input_ids) > len(POSITIONAL_NAMES):
+            raise ValueError(f"got {len(input_ids)} positional inputs in a list; at most {len(POSITIONAL_NAMES)} "
+                             f"({', '.join(POSITIONAL_NAMES)}, in that order): pass the others by name, or a dict")
+        input_ids = {name: value for name, value in zip(POSITIONAL_NAMES, input_ids) if value is not None}
     if isinstance(input_ids, dict):
         given = dict(input_ids)
         unknown = sorted(set(given) - set(allowed))

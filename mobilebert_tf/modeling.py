@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_common import resizing
 from mobilebert_common import weights as weight_table
 from mobilebert_common import checks
 from mobilebert_common.config import MobileBertConfig
@@ -77,6 +78,19 @@ def _common(attention_mask, token_type_ids, position_ids, head_mask, inputs_embe
     return dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                 head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                 output_hidden_states=output_hidden_states, return_dict=return_dict)
+
+
+def _replace_variable(layer: keras.layers.Layer, attr: str, value: np.ndarray) -> None:
+    """Swap the variable ``layer.<attr>`` for one holding ``value`` (another shape), under the same hub name."""
+    old = getattr(layer, attr)
+    scope, leaf = old.name.rsplit("/", 1)
+    with tf.name_scope(scope + "/"):  # trailing "/": an absolute scope, so the name is the old one exactly
+        new = layer.add_weight(name=leaf.split(":")[0], shape=value.shape, dtype=old.dtype, trainable=old.trainable,
+                               initializer=keras.initializers.Constant(value))
+    # Keras lists a layer's variables; the old one must leave it (model.weights, saving, the optimizer).
+    for tracked in (layer._trainable_weights, layer._non_trainable_weights):
+        tracked[:] = [v for v in tracked if v is not old]
+    object.__setattr__(layer, attr, new)
 
 
 # ---------------------------------------------------------------------------------------- activations and norms
@@ -573,6 +587,64 @@ class TFMobileBertPreTrainedModel(TFPreTrainedModel):
         if inputs.get("mask_positions") is not None:  # the masked-LM classes' call_input_names have it
             sequence = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
             check_mask_positions(inputs["mask_positions"], sequence, found)
+
+    # ------------------------------------------------------------------ vocabulary (as transformers' TF classes)
+    def get_input_embeddings(self) -> "TFMobileBertEmbeddings":
+        """The embeddings layer; its ``weight`` (V, E) is the word-embedding table, also the masked-LM decoder."""
+        self.build_with_dummies()
+        return self.mobilebert.embeddings
+
+    def _lm_head(self):
+        """The masked-LM prediction head, or None for the classes without one."""
+        head = getattr(self, "cls", None)
+        return getattr(head, "predictions", None)
+
+    def set_input_embeddings(self, value) -> None:
+        """Replace the word-embedding table (V, E) (a variable, tensor or array); the tied decoder follows.
+
+        As in PyTorch: a model with a masked-LM head takes only a table of the current vocabulary size
+        (use resize_token_embeddings to change it); the others take any size > pad_token_id.
+        """
+        table = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        width = self.config.embedding_size
+        if table.ndim != 2 or table.shape[1] != width:
+            raise ValueError(f"input embeddings must be a (vocab_size, {width}) table (config.embedding_size), "
+                             f"got shape {table.shape}")
+        size = table.shape[0]
+        if size != self.config.vocab_size and self._lm_head() is not None:
+            raise ValueError(
+                f"{type(self).__name__} has a masked-LM head over {self.config.vocab_size} tokens (config.vocab_size); "
+                f"a table of {size} rows would not match it. Call model.resize_token_embeddings({size}) to change "
+                "the vocabulary size (head resized with it), then set_input_embeddings with a table of that size")
+        if size <= self.config.pad_token_id:
+            raise ValueError(f"input embeddings of {size} rows would drop the padding id {self.config.pad_token_id}")
+        _replace_variable(self.get_input_embeddings(), "weight", table)
+        self.config.vocab_size = size
+        self._reset_compile_cache()  # compiled predict / train functions hold the old variable
+
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing: bool = True):
+        """Grow or shrink the vocabulary as the PyTorch classes do (mobilebert_common.resizing): old rows kept,
+        added rows near the mean of the old rows (the head's dense columns alike), bias 0. Returns the
+        embeddings layer. Draws from TensorFlow's RNG (tf.random.set_seed makes it repeatable)."""
+        embeddings = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return embeddings
+        size = resizing.new_vocab_size(self.config.vocab_size if new_num_tokens is None else new_num_tokens,
+                                       pad_to_multiple_of, self.config.pad_token_id)
+        rng = np.random.default_rng(int(tf.random.uniform((), maxval=2**62, dtype=tf.int64)))
+        init = initializer(self.config)
+
+        def resized(table: np.ndarray) -> np.ndarray:  # (V, D) -> (size, D)
+            return resizing.resized_table(table, size, rng, mean_resizing, lambda shape: init(shape).numpy())
+
+        _replace_variable(embeddings, "weight", resized(embeddings.weight.numpy()))
+        head = self._lm_head()
+        if head is not None:
+            _replace_variable(head, "dense", resized(head.dense.numpy().T).T)  # (H - E, V): one column per token
+            _replace_variable(head, "bias", resizing.resized_bias(head.bias.numpy(), size))
+        self.config.vocab_size = size
+        self._reset_compile_cache()
+        return embeddings
 
     def _backbone(self, args: dict, training) -> BaseModelOutputWithPooling:
         return self.mobilebert(**{k: v for k, v in args.items() if k != "return_dict"}, return_dict=True,

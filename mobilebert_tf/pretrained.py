@@ -32,6 +32,8 @@ its own name as an absolute name scope, so an outer ``tf.name_scope`` does not c
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Dict, Optional
 
 import numpy as np
@@ -137,7 +139,14 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         return {"config": self.config.to_dict(), "name": self.name}
 
     @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
+    def from_config(cls, config, custom_objects=None, **kwargs):
+        """A new model from a model config (``TFMobileBertModel.from_config(config)``, as transformers), or from
+        Keras' dict (get_config's, when load_model rebuilds a saved model)."""
+        if isinstance(config, cls.config_class):
+            return cls(config, **kwargs)
+        if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+            raise ValueError(f"from_config takes a {cls.config_class.__name__} or the dict of get_config(), "
+                             f"got {type(config).__name__}")
         return cls(cls.config_class.from_dict(config["config"]), name=config.get("name"))
 
     # ------------------------------------------------------------------ building, calling
@@ -270,14 +279,20 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         return report
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, save_directory: str | os.PathLike) -> list:
+    def save_pretrained(self, save_directory: str | os.PathLike, saved_model: bool = False, version: int = 1) -> list:
         """Write tf_model.h5 and config.json (the hub's layout, readable by the TF loaders users have).
-        Returns the written paths in the order written, config.json last (as in PyTorch)."""
+        Returns the written paths in the order written, config.json last (as in PyTorch).
+
+        saved_model=True also writes a SavedModel (export_saved_model's serving signatures) under
+        save_directory/saved_model/<version>, as transformers does; it appears complete or not at all."""
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory; {save_directory} is a file")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ValueError(f"version (the SavedModel's subdirectory) must be a non-negative integer, got {version!r}")
         os.makedirs(save_directory, exist_ok=True)
         self.build_with_dummies()
+        written = [self._write_saved_model(os.path.join(save_directory, "saved_model", str(version)))] if saved_model else []
         weights = {name: var.numpy() for name, var in weights_by_name(self).items()}
         for copy, original in self.tied_copies().items():
             weights[copy] = weights[original].copy()  # the hub's h5 stores the tied copy
@@ -286,4 +301,19 @@ class TFPreTrainedModel(ServingMixin, TrainingMixin, keras.Model):
         # config.json last: a directory with a config is complete. transformers' TF classes write the
         # architecture without the "TF" prefix too, so either framework's loader recognises it.
         config_path = self.config.copy(architectures=[self.architecture()]).save_pretrained(save_directory)
-        return [weights_path, config_path]
+        return written + [weights_path, config_path]
+
+    def _write_saved_model(self, target: str) -> str:
+        """export_saved_model into a temporary sibling, then renamed to ``target`` (replacing an older one)."""
+        parent = os.path.dirname(target)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+        try:
+            self.export_saved_model(staging)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if os.path.isdir(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+        return target

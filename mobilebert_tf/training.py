@@ -2,6 +2,8 @@
 
     model.compile(optimizer=..., metrics=[...])   # loss="auto" (default): the model's own loss
     model.fit(dataset)                            # labels in the input dict (labels, start_positions, ...) or as y
+    model.fit(model.prepare_tf_dataset(rows, batch_size=8, tokenizer=tok))  # rows: a list of dicts, or any
+                                                  # sequence of dicts (a Hugging Face datasets.Dataset too)
 
 XLA: with ``compile(jit_compile=True)`` Keras would compile the whole train/test/predict step with
 XLA, where TensorFlow drops the input assertions. Here each step validates its inputs and labels
@@ -15,6 +17,7 @@ over the labelled targets as PyTorch's is. They raise a ValueError saying what t
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -168,3 +171,71 @@ class TrainingMixin:
             return {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}
 
         return self._run_step(step, x)
+
+    # ------------------------------------------------------------------ datasets (transformers' prepare_tf_dataset)
+    def prepare_tf_dataset(self, dataset, batch_size: int = 8, shuffle: bool = True, tokenizer=None, collate_fn=None,
+                           collate_fn_args=None, drop_remainder=None, prefetch: bool = True, seed=None) -> tf.data.Dataset:
+        """A tf.data.Dataset of dict batches for fit / evaluate / predict, as transformers' method gives.
+
+        ``dataset``: a sequence of row dicts: a list of dicts, or any object with ``__len__`` and
+        ``__getitem__(i)`` returning a dict, as a Hugging Face ``datasets.Dataset`` is (the ``datasets``
+        package is not needed). Only the columns the model takes are kept ("label" / "label_ids" become
+        "labels", as transformers' collators rename them). Rows are joined by ``collate_fn(rows,
+        **collate_fn_args)`` -> dict of arrays; by default ``tokenizer.pad(rows, return_tensors="np")``
+        with a tokenizer, else stacked (rows must then have one length). drop_remainder defaults to shuffle.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") or isinstance(dataset, (str, dict)):
+            raise ValueError(f"dataset must be a sequence of row dicts (a list of dicts, or an object with __len__ and "
+                             f"__getitem__ such as a datasets.Dataset), got {type(dataset).__name__}")
+        if len(dataset) == 0:
+            raise ValueError("dataset is empty: there is nothing to batch")
+        wanted = set(self.call_input_names) | set(self.label_names)
+        renamed = {"label": "labels", "label_ids": "labels"}
+
+        def row(i: int) -> dict:
+            item = dataset[i]
+            if not isinstance(item, dict):
+                raise ValueError(f"dataset[{i}] is a {type(item).__name__}; each row must be a dict of columns")
+            item = {renamed.get(k, k): v for k, v in item.items()}
+            return {k: v for k, v in item.items() if k in wanted}
+
+        if collate_fn is None:
+            collate_fn = _pad_with(tokenizer) if tokenizer is not None else _stack_rows
+        collate_args = dict(collate_fn_args or {})
+        drop = shuffle if drop_remainder is None else drop_remainder
+        if drop and len(dataset) < batch_size:
+            raise ValueError(f"the dataset has {len(dataset)} rows, fewer than batch_size={batch_size}, and "
+                             "drop_remainder drops them all; use a smaller batch_size or drop_remainder=False")
+        order = np.random.default_rng(seed)
+
+        def batches():
+            ids = order.permutation(len(dataset)) if shuffle else np.arange(len(dataset))
+            stop = len(ids) - len(ids) % batch_size if drop else len(ids)
+            for start in range(0, stop, batch_size):
+                batch = collate_fn([row(int(i)) for i in ids[start:start + batch_size]], **collate_args)
+                yield {k: np.asarray(v) for k, v in batch.items() if k in wanted}
+
+        first = next(batches())
+        signature = {k: tf.TensorSpec([None] * v.ndim, tf.as_dtype(v.dtype), name=k) for k, v in first.items()}
+        data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+        return data.prefetch(tf.data.AUTOTUNE) if prefetch else data
+
+
+def _pad_with(tokenizer):
+    def collate(rows):
+        return dict(tokenizer.pad(rows, padding=True, return_tensors="np"))
+    return collate
+
+
+def _stack_rows(rows: list) -> dict:
+    """The default collate without a tokenizer: each column stacked (rows of one length)."""
+    out = {}
+    for key in rows[0]:
+        values = [np.asarray(r[key]) for r in rows]
+        if len({v.shape for v in values}) != 1:
+            raise ValueError(f"column {key!r} has rows of different lengths {sorted({v.shape for v in values})}; pass "
+                             "tokenizer= (rows padded per batch) or pad when tokenizing (padding='max_length')")
+        out[key] = np.stack(values)
+    return out

@@ -155,3 +155,198 @@ def test_pt_resize_options_and_errors():
     model.config.pad_token_id = 5
     with pytest.raises(ValueError, match=r"new_num_tokens=5 would drop the padding id 5 \(config.pad_token_id\)"):
         model.resize_token_embeddings(5)
+
+
+# ---------------------------------------------------------------------------------------- 4/5. Keras: vocabulary
+
+@pytest.mark.parametrize("architecture", ["MobileBertForMaskedLM", "MobileBertForPreTraining", "MobileBertModel"])
+def test_tf_resize_token_embeddings(tmp_path, architecture):
+    tf = pytest.importorskip("tensorflow")
+    import mobilebert_tf
+    from mobilebert_tf.pretrained import weights_by_name
+
+    config = tiny_config()
+    cls = getattr(mobilebert_tf, "TF" + architecture)
+    model = cls(config)
+    x = model_inputs(config, architecture)
+    before = model(**x)[0].numpy()
+    layer = model.get_input_embeddings()
+    old_table = layer.weight.numpy().copy()  # (99, 16)
+    head = model._lm_head()
+    old_dense = None if head is None else head.dense.numpy().copy()  # (16, 99)
+
+    tf.random.set_seed(3)
+    assert model.resize_token_embeddings(105) is layer
+    assert model.config.vocab_size == 105 and layer.weight.shape == (105, 16)
+    table = layer.weight.numpy()
+    np.testing.assert_array_equal(table[:99], old_table)
+    np.testing.assert_allclose(table[99:], np.broadcast_to(old_table.mean(0), (6, 16)), atol=1e-4)
+    assert not np.array_equal(table[99], table[100])
+    names = weights_by_name(model)
+    assert len(names) == len(model.weights)  # the old variables are gone, the new ones carry the hub's names
+    assert names["mobilebert/embeddings/word_embeddings/weight:0"].shape == (105, 16)
+    after = model(**x)[0].numpy()
+    if head is not None:
+        np.testing.assert_array_equal(head.dense.numpy()[:, :99], old_dense)
+        np.testing.assert_allclose(head.dense.numpy()[:, 99:], np.broadcast_to(old_dense.mean(1, keepdims=True), (16, 6)),
+                                   atol=1e-4)
+        np.testing.assert_array_equal(head.bias.numpy()[99:], np.zeros(6))
+        assert after.shape[-1] == 105
+        np.testing.assert_allclose(after[..., :99], before, rtol=1e-5, atol=1e-5)
+        assert model.predict(x, verbose=0)[list(model.predict(x, verbose=0))[0]].shape[-1] == 105  # no stale graph
+    else:
+        np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)  # ids < 99 read the same rows
+    model.save_pretrained(tmp_path)
+    loaded = cls.from_pretrained(tmp_path)
+    assert loaded.config.vocab_size == 105
+    np.testing.assert_allclose(loaded(**x)[0].numpy(), after, rtol=1e-6, atol=1e-6)
+
+
+def test_tf_set_input_embeddings_and_errors():
+    pytest.importorskip("tensorflow")
+    import mobilebert_tf
+
+    config = tiny_config()
+    mlm = mobilebert_tf.TFMobileBertForMaskedLM(config)
+    x = model_inputs(config, "MobileBertForMaskedLM")
+    x["input_ids"][x["input_ids"] == 5] = 7  # token 5 only as an output: its row then moves its logits alone
+    table = np.random.default_rng(0).normal(size=(99, 16)).astype(np.float32)
+    mlm.set_input_embeddings(table)
+    np.testing.assert_array_equal(mlm.get_input_embeddings().weight.numpy(), table)
+    # The tied decoder reads the new table: logits for token 5 move with row 5.
+    base = mlm(**x).logits.numpy()
+    table[5] += 1.0
+    mlm.set_input_embeddings(table)
+    changed = mlm(**x).logits.numpy()
+    assert not np.allclose(changed[..., 5], base[..., 5]) and np.allclose(changed[..., 6], base[..., 6], atol=1e-5)
+    with pytest.raises(ValueError, match=r"masked-LM head over 99 tokens.*resize_token_embeddings\(120\)"):
+        mlm.set_input_embeddings(np.zeros((120, 16), np.float32))
+    with pytest.raises(ValueError, match=r"must be a \(vocab_size, 16\) table \(config.embedding_size\), got shape \(99, 8\)"):
+        mlm.set_input_embeddings(np.zeros((99, 8), np.float32))
+    with pytest.raises(ValueError, match="new_num_tokens must be a positive integer or None"):
+        mlm.resize_token_embeddings(0)
+    assert mlm.resize_token_embeddings(100, pad_to_multiple_of=8).weight.shape == (104, 16)
+    backbone = mobilebert_tf.TFMobileBertModel(tiny_config())
+    backbone.set_input_embeddings(np.zeros((120, 16), np.float32))  # no head: any size, the config follows
+    assert backbone.config.vocab_size == 120
+
+
+# ---------------------------------------------------------------------------------------- 5. Keras: calls, building, saving
+
+def test_tf_positional_inputs():
+    tf = pytest.importorskip("tensorflow")
+    import mobilebert_tf
+
+    config = tiny_config()
+    model = mobilebert_tf.TFMobileBertForSequenceClassification(config)
+    x = model_inputs(config, "MobileBertForSequenceClassification")
+    expected = model(**x).logits.numpy()
+    ids, mask, types = (tf.constant(x[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
+    np.testing.assert_allclose(model([ids, mask, types]).logits.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(model((x["input_ids"], x["attention_mask"], x["token_type_ids"])).logits.numpy(),
+                               expected, rtol=1e-6)
+    assert not np.allclose(model([ids]).logits.numpy(), expected)  # the mask and types were really read
+    assert model(x["input_ids"].tolist()).logits.shape == (2, 2)  # a nested list of ints is still input_ids
+    with pytest.raises(ValueError, match="got 7 positional inputs in a list; at most 6"):
+        model([ids] * 7)
+
+
+@pytest.mark.parametrize("architecture", HEADS)
+def test_tf_from_config_every_class(architecture):
+    pytest.importorskip("tensorflow")
+    import mobilebert_tf
+
+    cls = getattr(mobilebert_tf, "TF" + architecture)
+    config = tiny_config()
+    model = cls.from_config(config)
+    assert type(model) is cls and model.config is config
+    out = model(**model_inputs(config, architecture))
+    assert out[0] is not None
+    again = cls.from_config(model.get_config())  # Keras' own dict still works
+    assert again.config.to_dict() == config.to_dict()
+    with pytest.raises(ValueError, match="from_config takes a MobileBertConfig or the dict of get_config"):
+        cls.from_config("config.json")
+
+
+def test_tf_save_pretrained_saved_model(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    import mobilebert_tf
+
+    config = tiny_config()
+    model = mobilebert_tf.TFMobileBertForSequenceClassification(config)
+    x = model_inputs(config, "MobileBertForSequenceClassification")
+    paths = model.save_pretrained(tmp_path, saved_model=False)
+    assert not (tmp_path / "saved_model").exists() and paths[-1].endswith("config.json")
+    paths = model.save_pretrained(tmp_path, saved_model=True)
+    target = tmp_path / "saved_model" / "1"
+    assert paths[0] == str(target) and (target / "saved_model.pb").is_file()
+    assert sorted(p.name for p in (tmp_path / "saved_model").iterdir()) == ["1"]  # no staging directory left
+    served = tf.saved_model.load(str(target)).signatures["serving_default"]
+    logits = served(**{k: tf.constant(v) for k, v in x.items()})["logits"].numpy()
+    np.testing.assert_allclose(logits, model(**x).logits.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="version .* must be a non-negative integer"):
+        model.save_pretrained(tmp_path, saved_model=True, version="v1")
+
+
+class _Rows:
+    """A datasets.Dataset-like object: __len__ and __getitem__ returning dicts (and a column the model ignores)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return {**self.rows[i], "text": "ignored"}
+
+
+def test_tf_prepare_tf_dataset_and_fit():
+    tf = pytest.importorskip("tensorflow")
+    import tf_keras as keras
+
+    import mobilebert_tf
+
+    config = tiny_config(num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = mobilebert_tf.TFMobileBertForSequenceClassification(config)
+    rng = np.random.default_rng(0)
+    ragged = [{"input_ids": [2] + list(rng.integers(5, 99, size=n)) + [3], "label": int(n % 2)} for n in range(3, 13)]
+    with pytest.raises(ValueError, match="column 'input_ids' has rows of different lengths"):
+        list(model.prepare_tf_dataset(_Rows(ragged), batch_size=4, shuffle=False))
+
+    # The label is readable from the first token: a few epochs must lower the loss.
+    same = [{"input_ids": [5 + 80 * (i % 2)] + list(rng.integers(5, 99, size=5)), "attention_mask": [1] * 6,
+             "label": i % 2} for i in range(10)]
+    data = model.prepare_tf_dataset(_Rows(same), batch_size=4, shuffle=True, seed=0)
+    batches = list(data)
+    assert len(batches) == 2  # drop_remainder follows shuffle: 10 rows -> two batches of 4
+    assert sorted(batches[0]) == ["attention_mask", "input_ids", "labels"] and batches[0]["input_ids"].shape == (4, 6)
+    kept = list(model.prepare_tf_dataset(same, batch_size=4, shuffle=False))  # a plain list of dicts too
+    assert [b["input_ids"].shape[0] for b in kept] == [4, 4, 2]
+    np.testing.assert_array_equal(kept[0]["labels"].numpy(), [0, 1, 0, 1])
+
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = model.fit(model.prepare_tf_dataset(same, batch_size=5, shuffle=False), epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert len(losses) == 8 and all(np.isfinite(losses)) and losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="dataset must be a sequence of row dicts"):
+        model.prepare_tf_dataset(42)
+    with pytest.raises(ValueError, match=r"dataset\[0\] is a int; each row must be a dict"):
+        model.prepare_tf_dataset([1, 2, 3], batch_size=1, shuffle=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        model.prepare_tf_dataset(same, batch_size=0)
+
+
+def test_tf_prepare_tf_dataset_pads_with_the_tokenizer(vocab_path):
+    pytest.importorskip("tensorflow")
+    import mobilebert_tf
+    from mobilebert_common import MobileBertTokenizer
+
+    tokenizer = MobileBertTokenizer(vocab_path)
+    rows = [dict(tokenizer(text), label=i % 2) for i, text in enumerate(["a short one", "a much longer sentence here", "x"])]
+    model = mobilebert_tf.TFMobileBertForSequenceClassification(tiny_config(vocab_size=tokenizer.vocab_size))
+    (batch,) = list(model.prepare_tf_dataset(rows, batch_size=3, shuffle=False, tokenizer=tokenizer))
+    lengths = [len(r["input_ids"]) for r in rows]
+    assert batch["input_ids"].shape == (3, max(lengths))
+    np.testing.assert_array_equal(batch["attention_mask"].numpy().sum(1), lengths)
+    assert model(batch).logits.shape == (3, 2)
