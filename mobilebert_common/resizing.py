@@ -68,3 +68,13 @@ def resized_bias(old: np.ndarray, new_size: int) -> np.ndarray:
     old = np.asarray(old, dtype=np.float32)
     keep = min(len(old), new_size)
     return np.concatenate([old[:keep], np.zeros(new_size - keep, np.float32)])
+
+
+def require_tied_decoder(config) -> None:
+    """The masked-LM decoder IS the word-embedding table here (the hub's layout); an untied one is refused at
+    build time rather than silently tied."""
+    if not config.tie_word_embeddings:
+        raise ValueError(
+            "tie_word_embeddings=False is not supported by the masked-LM heads: their decoder is the word-embedding "
+            "table (the released checkpoints' layout, where the decoder is not stored apart). Use "
+            "tie_word_embeddings=True (the default), or a model class without a masked-LM head")

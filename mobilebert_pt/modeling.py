@@ -162,7 +162,15 @@ class MobileBertSelfAttention(nn.Module):
         def split(x):  # (B, T, I) -> (B, N, T, D)
             return x.view(batch, -1, self.num_heads, self.head_dim).transpose(1, 2)
 
-        q, k, v = split(self.query(query_tensor)), split(self.key(key_tensor)), split(self.value(value_tensor))
+        if key_tensor is query_tensor and type(self.query) is nn.Linear and type(self.key) is nn.Linear:
+            # Query and key read the same tensor (the shared bottleneck, bottleneck attention, or none): one
+            # product with weight [Wq; Wk] (2I, in), concatenated per call (the files keep query / key apart).
+            weight = torch.cat([self.query.weight, self.key.weight])
+            bias = torch.cat([self.query.bias, self.key.bias])
+            q, k = (split(t) for t in F.linear(query_tensor, weight, bias).chunk(2, dim=-1))  # (B, T, I) each
+        else:  # separate inputs, or int8 Linears (mobilebert_pt.quantization) that hold no float weight
+            q, k = split(self.query(query_tensor)), split(self.key(key_tensor))
+        v = split(self.value(value_tensor))
         if output_attentions or head_mask is not None:
             # Explicit path: the probabilities are returned or multiplied by the head mask.
             scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # (B, N, T, T)
@@ -618,6 +626,7 @@ class MobileBertLMPredictionHead(nn.Module):
 
     def __init__(self, config: MobileBertConfig):
         super().__init__()
+        resizing.require_tied_decoder(config)
         self.embedding_size = config.embedding_size
         self.transform = MobileBertPredictionHeadTransform(config)
         self.dense = weight_only_linear(config.vocab_size, config.mlm_dense_size)  # weight (H - E, V)

@@ -751,6 +751,7 @@ class TFMobileBertLMPredictionHead(keras.layers.Layer):
 
     def __init__(self, config: MobileBertConfig, **kwargs):
         super().__init__(**kwargs)
+        resizing.require_tied_decoder(config)
         self.config = config
         self.transform = TFMobileBertPredictionHeadTransform(config, name="transform")
 

@@ -350,3 +350,29 @@ def test_tf_prepare_tf_dataset_pads_with_the_tokenizer(vocab_path):
     assert batch["input_ids"].shape == (3, max(lengths))
     np.testing.assert_array_equal(batch["attention_mask"].numpy().sum(1), lengths)
     assert model(batch).logits.shape == (3, 2)
+
+
+# ---------------------------------------------------------------------------------------- 6. tie_word_embeddings
+
+@pytest.mark.parametrize("architecture", HEADS)
+def test_untied_word_embeddings_refused_by_masked_lm_heads(framework, architecture):
+    """tie_word_embeddings=False: a clear error at build for the masked-LM heads; the other classes have no decoder."""
+    cls = getattr(framework.module(), framework.prefix + architecture)
+    config = tiny_config(tie_word_embeddings=False)
+    if architecture in ("MobileBertForMaskedLM", "MobileBertForPreTraining"):
+        with pytest.raises(ValueError, match="tie_word_embeddings=False is not supported by the masked-LM heads"):
+            cls(config)
+    else:
+        model = cls(config)
+        assert model(**{k: framework.tensor(v) for k, v in model_inputs(config, architecture).items()})[0] is not None
+
+
+def test_untied_config_file_refused_at_load(tmp_path):
+    torch = pytest.importorskip("torch")
+    from tests.harness.models import make_pt
+
+    model = make_pt("MobileBertForMaskedLM")
+    model.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="tie_word_embeddings=False is not supported"):
+        type(model).from_pretrained(tmp_path, tie_word_embeddings=False)
+    assert torch.is_tensor(type(model).from_pretrained(tmp_path).cls.predictions.bias)
