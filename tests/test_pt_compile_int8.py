@@ -187,3 +187,49 @@ def test_dynamic_int8_refuses_training_saving_and_non_float32(tmp_path):
         _int8(model.to(torch.bfloat16))
     with pytest.raises(ValueError, match="MobileBERT PyTorch model"):
         _int8(torch.nn.Linear(2, 2))
+
+
+# ------------------------------------------------------------------ query and key as one product
+
+
+@pytest.mark.parametrize("variant", ["default", "bottleneck_attention", "separate_qk_no_bottleneck"])
+def test_fused_query_key_product_equals_two_products(variant, monkeypatch):
+    """Where query and key read one tensor the attention makes one product [Wq; Wk]; the outputs are those of
+    two products (the reference: the same model with the fusion switched off by an input that is a copy)."""
+    from mobilebert_pt import modeling
+
+    model = make_pt("MobileBertModel", variant=variant)
+    x = pt_inputs(model.config)
+    calls = []
+    original = modeling.MobileBertSelfAttention.forward
+
+    def two_products(self, query_tensor, key_tensor, *args):  # a copy of the key input: not `is` the query's
+        calls.append(key_tensor is query_tensor)
+        return original(self, query_tensor, key_tensor.clone(), *args)
+
+    with torch.no_grad():
+        fused = model(**x, output_hidden_states=True)
+        monkeypatch.setattr(modeling.MobileBertSelfAttention, "forward", two_products)
+        separate = model(**x, output_hidden_states=True)
+    assert all(calls) and len(calls) == model.config.num_hidden_layers  # every variant here shares q/k input
+    for a, b in zip(fused.hidden_states, separate.hidden_states):
+        assert_close(a.numpy(), b.numpy(), 1e-6, "hidden states")
+    assert_close(fused.pooler_output.numpy(), separate.pooler_output.numpy(), 1e-6, "pooler_output")
+    assert not any(name.endswith("qk") for name in model.state_dict())  # checkpoint keys unchanged
+    # And the fusion happens: per layer one product fewer than with two.
+    from torch.overrides import TorchFunctionMode
+
+    class Products(TorchFunctionMode):
+        count = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.count += func is torch.nn.functional.linear
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad():
+        with Products() as two:
+            model(**x)
+        monkeypatch.setattr(modeling.MobileBertSelfAttention, "forward", original)
+        with Products() as one:
+            model(**x)
+    assert two.count - one.count == model.config.num_hidden_layers
