@@ -376,3 +376,42 @@ def test_untied_config_file_refused_at_load(tmp_path):
     with pytest.raises(ValueError, match="tie_word_embeddings=False is not supported"):
         type(model).from_pretrained(tmp_path, tie_word_embeddings=False)
     assert torch.is_tensor(type(model).from_pretrained(tmp_path).cls.predictions.bias)
+
+
+# ---------------------------------------------------------------------------------------- 7. transformers' Trainer
+
+def test_transformers_trainer_fine_tunes_our_model(tmp_path):
+    """transformers' Trainer trains, evaluates and saves our PyTorch classifier; our from_pretrained reloads it."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate (pip install accelerate)")
+    import mobilebert_pt
+
+    torch.manual_seed(0)
+    config = tiny_config(num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = mobilebert_pt.MobileBertForSequenceClassification(config)
+    # The label is readable from the first token.
+    rng = np.random.default_rng(0)
+    rows = [{"input_ids": [5 + 80 * (i % 2)] + rng.integers(5, 99, size=5).tolist(), "attention_mask": [1] * 6,
+             "labels": i % 2} for i in range(16)]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "run"), per_device_train_batch_size=8, per_device_eval_batch_size=8,
+        num_train_epochs=6, learning_rate=3e-3, logging_steps=1, save_strategy="no", report_to=[],
+        use_cpu=True, seed=0, disable_tqdm=True)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows)
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    after = trainer.evaluate()["eval_loss"]
+    assert np.isfinite(after) and after < before
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 12  # 2 steps per epoch, 6 epochs: every step really ran
+
+    # Trainer writes only model.safetensors for a model that is not a transformers PreTrainedModel (no
+    # config.json): our from_pretrained reads that file with config=.
+    trainer.save_model(str(tmp_path / "saved"))
+    weights = tmp_path / "saved" / "model.safetensors"
+    reloaded = mobilebert_pt.MobileBertForSequenceClassification.from_pretrained(weights, config=model.config)
+    batch = {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "attention_mask")}
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)
