@@ -8,7 +8,7 @@ direction: "pt-to-tf" | "tf-to-pt" | "tf1-to-pt" | "tf1-to-tf". src: a directory
 or model.safetensors (sharded with an index past ``max_shard_size``, or pytorch_model.bin with
 pt_format="bin"), then config.json (with `architectures`), and copies the tokenizer files. Nothing
 is overwritten without force; the source is never modified; the whole output is staged and moved
-into place at the end (conversion/staging.py), so a failure or an interruption leaves DST as it was.
+into place at the end (mobilebert_common/staging.py), so a failure or an interruption leaves DST as it was.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mobilebert_common.weight_files import (BIN_WEIGHTS_NAME, SAFE_INDEX_NAME, S
 from . import formats
 from .arrays import DTYPES, cast_floats
 from .convert import pt_to_tf, tf_to_pt
-from .staging import staged_directory
+from mobilebert_common.staging import staged_directory
 from mobilebert_common.weights import resolve_architecture, tf_model_name
 
 DIRECTIONS = ("pt-to-tf", "tf-to-pt", "tf1-to-pt", "tf1-to-tf")

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from mobilebert_common.files import atomic_path, atomic_write_text
+from mobilebert_common.staging import staged_directory
 from mobilebert_common.weight_files import (SAFE_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, WeightFiles,
                                             corrupt_file_error, index_json, parse_size, plan_shards, read_index,
                                             shard_name)
@@ -171,12 +172,10 @@ def write_sharded_safetensors(directory, tensors: Dict[str, np.ndarray], max_sha
     gets one of its own) and model.safetensors.index.json as the hub writes it:
     {"metadata": {"total_size": bytes}, "weight_map": {name: shard}}. Returns the paths, index last.
 
-    All or nothing: the set is staged and moved in together (conversion/staging.py). It replaces the
+    All or nothing: the set is staged and moved in together (mobilebert_common/staging.py). It replaces the
     directory's safetensors weights: a model.safetensors (which loaders would read first) and shards
     of an earlier save go, and come back if the write fails.
     """
-    from .staging import staged_directory  # (staging imports nothing of this module)
-
     directory = os.fspath(directory)
     limit = parse_size(max_shard_size)
     arrays = {name: np.asarray(a) for name, a in tensors.items()}

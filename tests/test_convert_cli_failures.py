@@ -92,7 +92,7 @@ def test_interrupted_force_keeps_the_old_files(tmp_path, pt_dir, monkeypatch):
 
 
 def test_interruption_while_moving_into_place_is_undone(tmp_path, pt_dir, monkeypatch):
-    import conversion.staging as staging
+    import mobilebert_common.staging as staging
 
     dst = tmp_path / "pt"
     assert run("pt-to-tf", pt_dir, tmp_path / "tf", "--quiet").returncode == 0

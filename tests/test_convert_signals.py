@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conversion.staging import staged_directory
+from mobilebert_common.staging import staged_directory
 from tests.harness import ROOT
 from tests.harness.conversion import run
 
@@ -233,7 +233,7 @@ def test_atomic_write_outside_the_cli(tmp_path, handler):
 
 def test_an_undo_cut_short_is_resumed(tmp_path, pt_dir, monkeypatch):
     """The next run's undo of a killed swap, itself interrupted halfway, is finished by the run after it."""
-    import conversion.staging as staging
+    import mobilebert_common.staging as staging
 
     dst = tmp_path / "out"
     assert run("pt-to-tf", pt_dir, dst, "--quiet").returncode == 0

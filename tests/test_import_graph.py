@@ -31,6 +31,13 @@ def test_no_import_cycles():
         pytest.fail("import cycles:\n" + "\n".join("  " + " <-> ".join(c) for c in cycles))
 
 
+def test_the_core_imports_nothing_above_it():
+    for module, targets in import_graph().items():
+        if module.startswith("mobilebert_common"):
+            upward = sorted(t for t in targets if not t.startswith("mobilebert_common"))
+            assert not upward, f"{module} imports {upward}: mobilebert_common imports no other package of the suite"
+
+
 def test_the_core_imports_no_framework_package():
     graph = import_graph()
     for module, targets in graph.items():

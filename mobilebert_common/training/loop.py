@@ -38,7 +38,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from conversion.staging import STAGING_SUFFIX, staged_directory
+from mobilebert_common.staging import STAGING_SUFFIX, staged_directory
 from mobilebert_common.config import CONFIG_NAME, MobileBertConfig
 from mobilebert_common.files import atomic_write_text
 from mobilebert_common.pipelines.driver import load_tokenizer
