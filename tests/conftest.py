@@ -16,6 +16,24 @@ def framework(request):
     return FRAMEWORKS[request.param]
 
 
+# The framework-only tests of a module that holds both frameworks' tests: the library, or a skip without it.
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture
+def keras():
+    return pytest.importorskip("tf_keras")
+
+
 @pytest.fixture
 def pt_dir(tmp_path):
     """A tiny masked-LM checkpoint in PyTorch layout (tests.harness.conversion.write_pt_dir)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,9 @@ VARIANTS = {
 }
 
 
-def unused_parameters(config: MobileBertConfig, architecture: str) -> set:
-    """PyTorch names of the weights the checkpoint layout holds but forward never reads (no gradient)."""
-    from mobilebert_common.weights import entries
-
-    return {e.pt_name for e in entries(config, architecture) if e.unused}
+def unused_parameters(config: MobileBertConfig, architecture: str, kind: str = "pt") -> set:
+    """Names (`kind` "pt" or "tf") of the weights the checkpoint layout holds but forward never reads (no gradient)."""
+    return {e.pt_name if kind == "pt" else e.tf_name for e in weight_table.entries(config, architecture) if e.unused}
 
 
 def tiny_config(variant: str = "default", **overrides) -> MobileBertConfig:
@@ -301,8 +300,69 @@ class Framework:
     def build(self, architecture: str, config: MobileBertConfig, weights: dict | None = None):
         return (build_pt if self.name == "pt" else build_tf)(architecture, config, weights)
 
+    def model(self, architecture: str, variant: str = "default", seed: int = 0, **overrides):
+        """A tiny model with random_weights (order one, the same numbers in both frameworks), in inference mode."""
+        config = tiny_config(variant, **overrides)
+        return self.build(architecture, config, random_weights(config, architecture, self.name, seed))
+
     def run(self, model, inputs: dict, **kwargs) -> dict:
         return (run_pt if self.name == "pt" else run_tf)(model, inputs, **kwargs)
+
+    def lib(self):
+        """torch / tensorflow itself (a skip where it is not installed)."""
+        return pytest.importorskip(self.backend)
+
+    def numpy(self, value) -> np.ndarray:
+        """A tensor or variable of either framework as a numpy array."""
+        return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+    def call(self, model, inputs: dict, training: bool = False, **kwargs):
+        """model(**inputs, **kwargs) as the model returns it (an output or a tuple), without gradients; numpy
+        arrays become tensors, anything else (lists, strings) passes as it is. `training` is PyTorch's
+        train() mode, Keras's training argument."""
+        given = {k: self.tensor(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+        if self.name == "tf":
+            return model(**given, training=training, **kwargs)
+        with self.lib().no_grad():
+            return model.train(training)(**given, **kwargs)
+
+    def gradients(self, model, inputs: dict) -> tuple:
+        """(loss, {weight name: gradient or None}) of one training-mode step (dropout on) with the labels in
+        `inputs`; names as in the weights table (PyTorch state-dict keys, Keras names without the model prefix)."""
+        if self.name == "pt":
+            model.train().zero_grad()
+            loss = model(**{k: self.tensor(v) for k, v in inputs.items()}).loss
+            loss.backward()
+            return float(loss), {n: None if p.grad is None else self.numpy(p.grad) for n, p in model.named_parameters()}
+        tf = self.lib()
+        from mobilebert_tf.pretrained import weights_by_name
+
+        variables = weights_by_name(model)
+        with tf.GradientTape() as tape:
+            loss = model({k: tf.constant(v) for k, v in inputs.items()}, training=True).loss
+        grads = tape.gradient(loss, list(variables.values()))  # embedding lookups give IndexedSlices: made dense
+        return float(loss), {n: None if g is None else tf.convert_to_tensor(g).numpy() for n, g in zip(variables, grads)}
+
+    @contextmanager
+    def no_kernel(self, model):
+        """Fail the test if the embeddings run inside the block: the input checks must come first."""
+        embeddings = getattr(model, "mobilebert", model).embeddings
+
+        def fail(*_, **__):
+            raise AssertionError("a kernel ran before the input was checked")
+
+        if self.name == "pt":
+            handle = embeddings.register_forward_pre_hook(fail)
+            try:
+                yield
+            finally:
+                handle.remove()
+        else:
+            embeddings.call = fail  # an instance attribute: Keras's __call__ finds it before the class's call
+            try:
+                yield
+            finally:
+                del embeddings.call
 
 
 FRAMEWORKS = {"pt": Framework("pt", "torch", "mobilebert_pt", ""), "tf": Framework("tf", "tensorflow", "mobilebert_tf", "TF")}
