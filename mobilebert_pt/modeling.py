@@ -647,11 +647,36 @@ class MobileBertLMPredictionHead(nn.Module):
         if self.projection is not None:
             return self.projection(x)  # (B, T or P, V)
         e = self.embedding_size
+        if x.device.type == "cpu" and not compiling() and not torch.overrides.has_torch_function_variadic(x):
+            return vocabulary_blocks(x[..., :e], x[..., e:], self.decoder.weight, self.dense.weight, self.bias)
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
-        # view of the parameter, which the mode recognises and caches).
+        # view of the parameter, which the mode recognises and caches); on a GPU one product is fastest.
         words = F.linear(x[..., :e], self.decoder.weight)  # (B, T or P, V): x[..., :E] @ E^T
         extra = F.linear(x[..., e:], self.dense.weight.t(), self.bias)  # (B, T or P, V): x[..., E:] @ dense.weight + bias
         return words + extra
+
+
+# Vocabulary columns per block of the CPU head product: a (512 x H) weight block is 1 MB at H = 512, the
+# L2 cache of a core here, so each block's output is finished while it is in cache.
+VOCAB_BLOCK = 512
+
+
+def vocabulary_blocks(words_in, extra_in, embeddings, dense_weight, bias) -> torch.Tensor:
+    """words_in @ embeddings^T + extra_in @ dense_weight + bias, (..., E), (..., H-E) -> (..., V), in blocks of
+    VOCAB_BLOCK vocabulary columns.
+
+    One (rows x H) @ (H x 30522) product streams a 62 MB weight and a rows x 30522 output past the caches:
+    torch's CPU product reaches about 85-105 GFLOP/s on it here, the blocks about 130-145 (the second
+    product accumulates into the block's output while it is cached). Same sums as the two full products.
+    """
+    shape = words_in.shape[:-1]
+    words_in, extra_in = words_in.flatten(0, -2), extra_in.flatten(0, -2)  # (rows, E), (rows, H-E); H-E may be 0
+    blocks = []
+    for start in range(0, embeddings.shape[0], VOCAB_BLOCK):
+        cols = slice(start, start + VOCAB_BLOCK)
+        block = torch.addmm(bias[cols], words_in, embeddings[cols].t())  # (rows, block)
+        blocks.append(block.addmm_(extra_in, dense_weight[:, cols]))
+    return torch.cat(blocks, dim=-1).view(*shape, embeddings.shape[0])  # (..., V)
 
 
 class MobileBertOnlyMLMHead(nn.Module):
