@@ -333,7 +333,7 @@ class Framework:
             model.train().zero_grad()
             loss = model(**{k: self.tensor(v) for k, v in inputs.items()}).loss
             loss.backward()
-            return float(loss), {n: None if p.grad is None else self.numpy(p.grad) for n, p in model.named_parameters()}
+            return float(loss.detach()), {n: None if p.grad is None else self.numpy(p.grad) for n, p in model.named_parameters()}
         tf = self.lib()
         from mobilebert_tf.pretrained import weights_by_name
 
