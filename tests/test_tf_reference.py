@@ -50,7 +50,7 @@ def test_names_and_outputs_equal_the_reference_tf(architecture, variant):
     if DECODER in ref_vars:  # the reference keeps its own decoder; ours is tied to the word embeddings
         ref_vars[DECODER].assign(ours[WORDS])
     # Outputs without labels (the reference's TF losses reduce differently and do not clamp QA
-    # positions; our losses are compared with PyTorch's in test_tf_model.py).
+    # positions; our losses are compared with PyTorch's in test_model.py).
     inputs = model_inputs(config, architecture)
     flags = dict(output_hidden_states=True, output_attentions=True)
     expected = flatten_output(ref(**{k: tf.constant(v) for k, v in inputs.items()}, training=False, **flags))
