@@ -12,6 +12,7 @@ from mobilebert_pt.modeling import (
     MobileBertModel,
     MobileBertPreTrainedModel,
 )
+from mobilebert_pt.quantization import quantize_dynamic
 
 __all__ = [
     "MobileBertConfig",
@@ -45,8 +46,4 @@ def __getattr__(name):
         from mobilebert_pt.export import export_onnx
 
         return export_onnx
-    if name == "quantize_dynamic":  # torch.ao.quantization, only when asked for
-        from mobilebert_pt.quantization import quantize_dynamic
-
-        return quantize_dynamic
     raise AttributeError(f"module 'mobilebert_pt' has no attribute {name!r}")

@@ -634,9 +634,21 @@ class MobileBertLMPredictionHead(nn.Module):
         # not saved. Built empty: a table of its own would be allocated (and drawn) only to be dropped at the tie.
         self.decoder = weight_only_linear(config.embedding_size, 0)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        # None, or one Linear H -> V with weight [E | dense.weight^T] (V, H): set by mobilebert_pt.quantization
-        # (an int8 Linear needs the products as one module), then used instead of the two products.
+        # None, or one Linear H -> V with weight [E | dense.weight^T] (V, H): set by single_projection for
+        # mobilebert_pt.quantization (an int8 Linear needs the products as one module), then used instead.
         self.projection = None
+
+    def single_projection(self) -> Tuple[str, ...]:
+        """Set self.projection: the head's two products as one float Linear H -> V, weight [E | dense.weight^T]
+        (V, H), bias the output bias, for int8 quantization. Returns the names of the weight holders that then
+        never run (dense, decoder): they keep the tie and get_output_embeddings, and are not quantized."""
+        words, extra = self.decoder.weight, self.dense.weight.t()  # (V, E), (V, H - E)
+        linear = nn.Linear(words.shape[1] + extra.shape[1], words.shape[0], device=words.device)
+        with torch.no_grad():
+            linear.weight.copy_(torch.cat([words, extra], dim=1))
+            linear.bias.copy_(self.bias)
+        self.projection = linear
+        return ("dense", "decoder")
 
     def forward(self, hidden_states, mask_positions=None):
         if mask_positions is not None:

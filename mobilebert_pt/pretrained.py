@@ -25,6 +25,7 @@ from torch import nn
 from mobilebert_common.devices import dtype_name, parse_device
 from mobilebert_common.loading import apply_policy, compare, resolve_pretrained
 from mobilebert_pt import checkpoints
+from mobilebert_pt.quantization import check_loading_quantization, quantize_dynamic
 
 # mobilebert_common.devices names the dtypes; these are torch's.
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -242,6 +243,7 @@ class PreTrainedModel(nn.Module):
         token: Optional[Union[str, bool]] = None,
         local_files_only: bool = False,
         force_download: bool = False,
+        quantize: Optional[str] = None,
         **config_overrides,
     ):
         """Load a directory, a weights file or a hub repo id (config.json + weights). Config fields may be
@@ -250,7 +252,11 @@ class PreTrainedModel(nn.Module):
         ``state_dict`` ({key: tensor}, as ``model.state_dict()`` gives): the weights, instead of the source's
         files; the config then comes from the source, or with ``pretrained_model_name_or_path=None`` from
         ``config=`` (as transformers: ``from_pretrained(None, config=config, state_dict=sd)``).
+
+        ``quantize="dynamic-int8"``: CPU inference with int8 Linear layers (mobilebert_pt.quantization), the
+        loaded float32 model converted in place.
         """
+        int8 = check_loading_quantization(quantize)
         hub_kwargs = dict(revision=revision, cache_dir=cache_dir, token=token,
                           local_files_only=local_files_only, force_download=force_download)
         if pretrained_model_name_or_path is None:
@@ -290,6 +296,8 @@ class PreTrainedModel(nn.Module):
         model = model.to(dtype=model_dtype)
         info = model._load_checkpoint(checkpoint, ignore_mismatched_sizes)
         model.eval()
+        if int8:
+            model = quantize_dynamic(model, in_place=True)
         return (model, info) if output_loading_info else model
 
     def _load_checkpoint(self, checkpoint: checkpoints.Checkpoint, ignore_mismatched_sizes: bool) -> dict:

@@ -146,16 +146,36 @@ def test_dynamic_int8_logits_close_to_float32(variant):
 
 
 def test_head_projection_in_float_equals_the_two_products():
-    from mobilebert_pt.quantization import _head_projection
-
     model = make_pt("MobileBertForMaskedLM")
     x = pt_inputs(model.config)
     head = model.cls.predictions
     with torch.no_grad():
         want = model(**x).logits
-        head.projection = _head_projection(head)
+        assert head.single_projection() == ("dense", "decoder")
         got = model(**x).logits
     assert_close(got.numpy(), want.numpy(), 1e-6, "one Linear [E | dense^T] vs two products")
+
+
+def test_from_pretrained_quantize_dynamic_int8(tmp_path):
+    """from_pretrained(quantize="dynamic-int8") gives what quantize_dynamic gives on the loaded model."""
+    import mobilebert_pt
+
+    model = make_pt("MobileBertForMaskedLM", noise=0.05)
+    model.save_pretrained(tmp_path)
+    x = pt_inputs(model.config)
+    loaded = mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path, quantize="dynamic-int8")
+    assert loaded.quantization == "dynamic-int8" and not loaded.training
+    assert isinstance(loaded.cls.predictions.projection, torch.ao.nn.quantized.dynamic.Linear)
+    with torch.no_grad():
+        assert torch.equal(loaded(**x).logits, _int8(model)(**x).logits)
+    plain = mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path, quantize="none")
+    assert getattr(plain, "quantization", None) is None
+    with pytest.raises(ValueError, match="quantize='int4'.*allowed: None, 'none', 'dynamic-int8'"):
+        mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path, quantize="int4")
+    with pytest.raises(ValueError, match="float16.*torch_dtype"):
+        mobilebert_pt.MobileBertForMaskedLM.from_pretrained(tmp_path, quantize="float16")
+    with pytest.raises(ValueError, match="already quantized"):
+        _int8(loaded)
 
 
 def test_dynamic_int8_other_heads_and_mask_positions():

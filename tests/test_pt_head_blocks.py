@@ -1,0 +1,51 @@
+"""The CPU masked-LM head computes its vocabulary product in column blocks (modeling.vocabulary_blocks):
+the same logits and the same gradients as the two full products it replaces."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from mobilebert_pt import modeling  # noqa: E402
+
+
+def two_products(words_in, extra_in, embeddings, dense_weight, bias):
+    return F.linear(words_in, embeddings) + F.linear(extra_in, dense_weight.t(), bias)
+
+
+@pytest.mark.parametrize("vocab, extra", [(1300, 24), (512, 24), (700, 0)])  # a partial last block; one block; H == E
+def test_blocks_equal_two_products_values_and_gradients(vocab, extra):
+    g = torch.Generator().manual_seed(0)
+    words_in = torch.randn(3, 5, 8, generator=g, requires_grad=True)  # (B, T, E)
+    extra_in = torch.randn(3, 5, extra, generator=g, requires_grad=True)  # (B, T, H - E)
+    embeddings = torch.randn(vocab, 8, generator=g, requires_grad=True)  # (V, E)
+    dense_weight = torch.randn(extra, vocab, generator=g, requires_grad=True)  # (H - E, V)
+    bias = torch.randn(vocab, generator=g, requires_grad=True)
+    params = (words_in, extra_in, embeddings, dense_weight, bias)
+    got = modeling.vocabulary_blocks(*params)
+    want = two_products(*params)
+    assert got.shape == (3, 5, vocab) and got.is_contiguous()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn(got.shape, generator=g)
+    got_grads = torch.autograd.grad(got, params, upstream, allow_unused=True)
+    want_grads = torch.autograd.grad(want, params, upstream, allow_unused=True)
+    for name, a, b in zip(["words_in", "extra_in", "embeddings", "dense_weight", "bias"], got_grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m: f"gradient of {name}: {m}")
+
+
+def test_head_uses_blocks_on_cpu_and_matches_the_plain_products(monkeypatch):
+    """The model's logits with the blocks equal its logits with the plain two products (the GPU path)."""
+    from tests.harness.models import make_pt, pt_inputs
+
+    model = make_pt("MobileBertForMaskedLM")
+    x = pt_inputs(model.config)
+    calls = []
+    real = modeling.vocabulary_blocks
+    monkeypatch.setattr(modeling, "vocabulary_blocks", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(modeling, "VOCAB_BLOCK", 7)  # several blocks, the last one partial
+    with torch.no_grad():
+        blocked = model(**x).logits
+        assert calls, "the CPU head did not use vocabulary_blocks"
+        monkeypatch.setattr(modeling, "vocabulary_blocks", lambda *a: two_products(*a))
+        plain = model(**x).logits
+    torch.testing.assert_close(blocked, plain, rtol=1e-5, atol=1e-5)
