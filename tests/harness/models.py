@@ -294,10 +294,10 @@ class Framework:
 
     def tensor(self, value):
         """torch.tensor / tf.constant of a list or numpy array (dtypes as each framework infers them)."""
-        return importlib.import_module(self.backend).tensor(value) if self.name == "pt" else \
-            importlib.import_module(self.backend).constant(value)
+        return self.lib().tensor(value) if self.name == "pt" else self.lib().constant(value)
 
     def build(self, architecture: str, config: MobileBertConfig, weights: dict | None = None):
+        self.lib()  # a skip, not an ImportError, where the framework is not installed
         return (build_pt if self.name == "pt" else build_tf)(architecture, config, weights)
 
     def model(self, architecture: str, variant: str = "default", seed: int = 0, **overrides):
