@@ -210,3 +210,39 @@ def test_qa_same_answer_in_two_windows_keeps_the_best_not_the_sum(tok):
     out = qa(tok, planted_spans("new", "york"))(question=QUESTION, context=CONTEXT)
     per_window = np.exp(24.0) / (np.exp(12.0) + 8) ** 2
     assert out["answer"] == "new york" and out["score"] == pytest.approx(per_window, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------- batching by length
+
+
+def fill_mask_planted(batch):
+    """Logits at each mask that depend on the row alone: word id (length of the row's text) scores highest."""
+    lengths = batch["attention_mask"].sum(axis=1)  # (B,)
+    rows = batch["mask_positions"][:, 0]
+    logits = np.zeros((len(rows), len(VOCAB)), np.float32)
+    logits[np.arange(len(rows)), 5 + lengths[rows] % (len(VOCAB) - 5)] = 10.0
+    return {"masked_logits": logits}
+
+
+def test_lists_run_in_batches_of_similar_length_with_results_in_input_order(tok):
+    """A list is batched by length within a window (less padding); results come back in the input's order,
+    equal to one-at-a-time calls; an iterator is batched as it comes (streaming)."""
+    from mobilebert_common.pipelines import driver
+
+    words = VOCAB[5:]
+    texts = [" ".join(words[: 1 + (7 * i) % 9]) + " [MASK]" for i in range(12)]  # 1..9 words, shuffled lengths
+    widths = []
+    pipe = Planted("fill-mask", tok, lambda b: widths.append(b["input_ids"].shape[1]) or fill_mask_planted(b),
+                   batch_size=3, top_k=1)
+    alone = [pipe(t)[0]["token"] for t in texts]
+    widths.clear()
+    batched = [r[0]["token"] for r in pipe(texts)]
+    assert batched == alone  # input order, same results
+    lengths = sorted(len(tok(t)["input_ids"]) for t in texts)
+    assert widths == [max(lengths[i : i + 3]) for i in range(0, 12, 3)]  # each batch pads to its own longest
+    assert sum(widths) < sum(max(len(tok(t)["input_ids"]) for t in texts[i : i + 3]) for i in range(0, 12, 3))
+    widths.clear()
+    streamed = [r[0]["token"] for r in pipe(iter(texts))]
+    assert streamed == alone
+    assert widths == [max(len(tok(t)["input_ids"]) for t in texts[i : i + 3]) for i in range(0, 12, 3)]
+    assert driver.LENGTH_SORT_BATCHES * 3 >= 12  # the whole list fits one window here

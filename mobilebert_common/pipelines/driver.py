@@ -28,6 +28,12 @@ from mobilebert_common.pipelines.task import positive_int
 from mobilebert_common.pipelines.registry import get_task
 
 
+# A sized input (a list) is read this many batches at a time, and its rows sorted by length within that window:
+# fill-mask on 128 sentences of 6-60 words at batch 8 pads about a third fewer tokens. Bounded, so a long list
+# holds at most this many inputs' rows at once.
+LENGTH_SORT_BATCHES = 16
+
+
 def non_finite_error(dtype_name: str, where: str = "the model's outputs") -> ValueError:
     if dtype_name.startswith("float16"):
         return ValueError(f"{FLOAT16_OVERFLOW} (inf/NaN found in {where})")
@@ -182,7 +188,11 @@ class PipelineBase:
         return results
 
     def _iterate(self, items, params: dict, batch_size: int, progress: bool):
+        """Results in input order. A list (any sized input) is read a window of LENGTH_SORT_BATCHES batches at a
+        time and its rows run in batches of similar length (less padding, the same results); an iterator is
+        run batch by batch as it comes, so each result arrives as soon as its batch is done (streaming)."""
         total = len(items) if hasattr(items, "__len__") else None
+        window = batch_size * (LENGTH_SORT_BATCHES if total is not None else 1)
         items = iter(items)
         bar = None
         if progress:
@@ -191,14 +201,12 @@ class PipelineBase:
             bar = tqdm(total=total, desc=self.task.name, unit="input")
         try:
             while True:
-                chunk = list(islice(items, batch_size))
+                chunk = list(islice(items, window))
                 if not chunk:
                     return
                 prepared = [(item, self.task.preprocess(self, item, params)) for item in chunk]
                 rows = [f for _, feats in prepared for f in feats]
-                outputs: List[dict] = []
-                for i in range(0, len(rows), batch_size):
-                    outputs += self._run_rows(rows[i : i + batch_size])
+                outputs = self._run_sorted(rows, batch_size)
                 k = 0
                 for item, feats in prepared:
                     yield self.task.postprocess(self, item, feats, outputs[k : k + len(feats)], params)
@@ -208,6 +216,16 @@ class PipelineBase:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _run_sorted(self, rows: List[Feature], batch_size: int) -> List[dict]:
+        """Each row's outputs, in the order of rows; the batches group rows of similar length (stable order)."""
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        outputs: List[dict] = [None] * len(rows)
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            for i, out in zip(picked, self._run_rows([rows[i] for i in picked])):
+                outputs[i] = out
+        return outputs
 
     def pad(self, rows: List[Feature]) -> Dict[str, np.ndarray]:
         """Right-padded int64 arrays (B, T): positions are absolute, so padding goes after the text."""
