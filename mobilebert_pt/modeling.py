@@ -659,7 +659,7 @@ class MobileBertLMPredictionHead(nn.Module):
         if self.projection is not None:
             return self.projection(x)  # (B, T or P, V)
         e = self.embedding_size
-        if x.device.type == "cpu" and not compiling() and not torch.overrides.has_torch_function_variadic(x):
+        if x.device.type == "cpu" and not torch.overrides.has_torch_function_variadic(x):
             return vocabulary_blocks(x[..., :e], x[..., e:], self.decoder.weight, self.dense.weight, self.bias)
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
         # view of the parameter, which the mode recognises and caches); on a GPU one product is fastest.
