@@ -17,16 +17,17 @@ one directory:
   transformers  transformers.pipeline("fill-mask", model=DIR, framework="pt", batch_size=B)
 
 The inputs: --sentences seeded sentences of 6 to 60 whole words of the vocabulary, each with exactly one
-[MASK]. Each pipeline is called once on all of them with top_k=5 (the warm-up call, timed as "first"); the
-top-5 token ids per sentence of ours must equal transformers'. The scores are compared rank by rank,
-relative to the sentence's top score (random weights give near-uniform scores, about 1e-4 each, so an absolute
-test would pass anything); the check passes when that relative difference is within SCORE_TOLERANCE.
-Random weights can tie rarely: ids that differ while the scores agree rank by rank are two tied tokens, counted
-and reported. Then --runs rounds,
-each calling pt, tf, transformers in turn on all sentences (alternating, in this one process); sentences/s per
-pipeline per round, the medians, and ours/transformers (above 1: ours is faster) are printed and written to
---json (default benchmarks/results/pipeline-HOST.json, not committed). torch and TensorFlow use their default
-threads unless --threads. The exit status is 1 when a check fails.
+[MASK]. Each pipeline is called once on all of them with top_k=5 (the warm-up call, timed as "first"), and
+the top-5 answers of ours are checked against transformers': the token ids per sentence must be equal, and
+the scores, rank by rank, relative to the sentence's top score (random weights give near-uniform scores of
+about 1e-4, so an absolute test would pass anything), within SCORE_TOLERANCE. Random weights can tie rarely:
+ids that differ while the scores agree rank by rank are two tied tokens, counted and reported, not a failure.
+
+Then --runs rounds, each calling pt, tf, transformers in turn on all sentences (alternating, in this one
+process); sentences/s per pipeline per round, the medians, and ours / transformers (above 1: ours is faster)
+are printed and written to --json (default benchmarks/results/pipeline-HOST.json, not committed), with the
+config, the machine and the versions. torch and TensorFlow use their default threads unless --threads. The
+exit status is 1 when a check fails.
 
 Timings are noisy on a shared machine: compare only figures of one run.
 transformers is a benchmark-only reference: nothing of the suite imports it.
@@ -90,12 +91,22 @@ def parse_args(argv=None):
 # ------------------------------------------------------------------------------------------- inputs and checks
 
 
-def read_words(vocab_path: str) -> list:
+def read_words(vocab_path: str, vocab_size: int) -> list:
     """The vocabulary's whole words: lower-case ASCII letters only (no [CLS], ##piece, digit or punctuation),
-    in file order. Each is one token, so a sentence of N words is N + 3 tokens with the full stop, [CLS] and [SEP]."""
-    with open(vocab_path, encoding="utf-8") as f:
-        words = [line.strip() for line in f]
-    return [w for w in words if w.isascii() and w.isalpha() and w.islower()]
+    in file order. Each is one token, so a sentence of N words is N + 3 tokens with the full stop, [CLS] and [SEP].
+    OSError when it cannot be read; ValueError when it is not UTF-8, has not the model's vocab_size lines or has no
+    such word."""
+    try:
+        with open(vocab_path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"the vocabulary {vocab_path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if len(lines) != vocab_size:
+        raise ValueError(f"the vocabulary {vocab_path} has {len(lines)} lines; the model's vocab_size is {vocab_size}")
+    words = [w for w in lines if w.isascii() and w.isalpha() and w.islower()]
+    if not words:
+        raise ValueError(f"the vocabulary {vocab_path} has no whole words (lower-case letters) to make sentences of")
+    return words
 
 
 def make_sentences(words: list, count: int, seed: int) -> list:
@@ -160,6 +171,8 @@ def run(pipelines: dict, sentences: list, runs: int, report) -> dict:
     for name, fill in pipelines.items():
         start = time.perf_counter()
         answers[name] = fill(sentences, top_k=TOP_K)
+        if answers[name] and isinstance(answers[name][0], dict):  # a list of one sentence answers as one sentence
+            answers[name] = [answers[name]]
         firsts[name] = time.perf_counter() - start
     agreement = {name: compare(answers[name], answers["transformers"]) for name in PIPELINES[:2]}
     for name, check in agreement.items():
@@ -182,9 +195,11 @@ def run(pipelines: dict, sentences: list, runs: int, report) -> dict:
 def main(argv=None) -> int:
     started = time.perf_counter()
     args, config = parse_args(argv)
-    if not os.path.isfile(args.vocab):
-        print(f"bench_pipeline: error: the vocabulary {args.vocab} does not exist; pass --vocab PATH to a BERT "
-              "uncased vocab.txt (30,522 lines)", file=sys.stderr)
+    try:
+        words = read_words(args.vocab, config.vocab_size)
+    except (OSError, ValueError) as err:  # OSError: absent, a directory, unreadable (its message names the file)
+        print(f"bench_pipeline: error: {err}; pass --vocab PATH to a BERT uncased vocab.txt of {config.vocab_size} "
+              "lines", file=sys.stderr)
         return 1
     try:
         import tensorflow  # noqa: F401
@@ -197,7 +212,7 @@ def main(argv=None) -> int:
     if transformers.__version__ != REFERENCE_VERSION:
         print(f"note: transformers {transformers.__version__} is installed; the reference figures are for "
               f"{REFERENCE_VERSION}")
-    sentences = make_sentences(read_words(args.vocab), args.sentences, args.seed)
+    sentences = make_sentences(words, args.sentences, args.seed)
     command = ["benchmarks/bench_pipeline.py", *(sys.argv[1:] if argv is None else argv)]
     data = dict(command=" ".join(command), started=time.strftime("%Y-%m-%d %H:%M:%S"),
                 config=dict(preset=args.preset, num_hidden_layers=config.num_hidden_layers,

@@ -22,7 +22,7 @@ THEIRS = [[(7, 4e-4), (3, 3e-4), (9, 2e-4), (1, 1.5e-4), (2, 1e-4)], [(5, 2e-4),
 
 
 def test_sentences_are_seeded_varied_and_have_one_mask_each(vocab_path):
-    words = bench.read_words(vocab_path)
+    words = bench.read_words(vocab_path, 30522)
     assert "the" in words and "[MASK]" not in words and not any(w.startswith("##") or not w.isalpha() for w in words)
     sentences = bench.make_sentences(words, 64, seed=3)
     assert sentences == bench.make_sentences(words, 64, seed=3)
@@ -64,12 +64,51 @@ def test_compare_fails_other_tokens_other_scores_and_nan():
         bench.compare(answers([THEIRS[0][:4], THEIRS[1]]), answers(THEIRS))
 
 
+def fake_pipeline(table):
+    """A callable answering like a fill-mask pipeline from `table` (THEIRS-like, one entry per sentence), and like
+    transformers' for a list of one sentence: that sentence's answers, not a list of them."""
+    def fill(sentences, top_k):
+        assert top_k == bench.TOP_K
+        out = answers(table[:len(sentences)])
+        return out[0] if len(sentences) == 1 else out
+
+    return fill
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_run_checks_the_warm_up_answers_then_times_rounds(count):
+    other = [list(s) for s in THEIRS]
+    other[count - 1][0] = (11, 3.5e-4)
+    pipelines = {"pt": fake_pipeline(THEIRS), "tf": fake_pipeline(other), "transformers": fake_pipeline(THEIRS)}
+    lines = []
+    result = bench.run(pipelines, ["a [MASK] .", "b [MASK] ."][:count], runs=3, report=lines.append)
+    assert result["agreement"]["pt"] == dict(differ=0, max_score_diff=0.0, agree=True)
+    assert result["agreement"]["tf"]["differ"] == 1 and result["agreement"]["tf"]["agree"] is False
+    assert [len(result["sentences_per_s"][name]) for name in bench.PIPELINES] == [3, 3, 3]
+    assert all(r > 0 for rates in result["sentences_per_s"].values() for r in rates)
+    assert set(result["first_s"]) == set(bench.PIPELINES)
+    assert "(ok," in lines[0] and "DIFFER" in lines[1] and [line.split(":")[0] for line in lines[2:]] == [
+        "round 1", "round 2", "round 3"]
+
+
 def test_missing_vocabulary_is_a_clear_error_naming_the_file(tmp_path, capsys):
     absent, results = tmp_path / "absent-vocab.txt", tmp_path / "out.json"
     assert bench.main(["--preset", "tiny", "--vocab", str(absent), "--json", str(results)]) == 1
     err = capsys.readouterr().err
-    assert str(absent) in err and "does not exist" in err and "--vocab" in err
+    assert str(absent) in err and "No such file" in err and "--vocab PATH" in err
     assert not results.exists()
+
+
+@pytest.mark.parametrize("content, problem", [("[PAD]\nthe\nof\n", "has 3 lines; the model's vocab_size is 30522"),
+                                              (b"the\n\xff\xfe\n", "is not UTF-8 text"),
+                                              ("1\n" * 30522, "has no whole words")])
+def test_unusable_vocabulary_is_a_clear_error_naming_the_file(tmp_path, capsys, content, problem):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert bench.main(["--preset", "tiny", "--vocab", str(vocab), "--json", str(tmp_path / "out.json")]) == 1
+    err = capsys.readouterr().err
+    assert f"the vocabulary {vocab} {problem}" in err and "--vocab PATH" in err
+    assert not (tmp_path / "out.json").exists()
 
 
 @pytest.mark.parametrize("option, value", [("--runs", "0"), ("--sentences", "0"), ("--batch-size", "0"),
