@@ -55,28 +55,81 @@ def policy_dtype(dtype) -> str:
     return name
 
 
+def logits_at(model, batch: Dict[str, tf.Tensor], grid: tf.Tensor, at: tf.Tensor) -> tf.Tensor:
+    """(N, V) vocabulary logits: the masked-LM head run at grid (B, P) (mask_positions), then the
+    N entries at (N, 2) places (row, slot) of that grid. Eager or inside a tf.function."""
+    out = model(**batch, mask_positions=grid, return_dict=True, training=False)
+    # (B, P, V); TFMobileBertForPreTraining (which fill-mask also takes) calls them prediction_logits
+    logits = out["prediction_logits"] if "prediction_logits" in out else out["logits"]
+    return tf.gather_nd(logits, at)  # (N, V)
+
+
+def grid_and_places(positions: np.ndarray, batch_size: int):
+    """Positions (N, 2) of (row, column) -> the head's mask_positions grid (B, P) and the (N, 2) int64
+    places (row, slot) of the masks in it (mobilebert_common.pipelines.sentence_tasks.mask_grid)."""
+    grid, slots = mask_grid(positions, batch_size)
+    return grid, np.stack([positions[:, 0], slots], axis=1).astype(np.int64)
+
+
 def gathered_masked_logits(model, batch: Dict[str, tf.Tensor], positions: np.ndarray) -> tf.Tensor:
     """Vocabulary logits at the masked positions only: (N, V) for positions (N, 2) of (row, column).
 
     The model's masked-LM head runs at the masks only (mask_positions), so the (H x V) projection
     costs about N rows instead of B*T. Same numbers as tf.gather_nd(model(**batch).logits, positions).
     """
-    grid, slots = mask_grid(positions, int(batch["attention_mask"].shape[0]))
-    out = model(**batch, mask_positions=tf.constant(grid), return_dict=True, training=False)
-    # (B, P, V); TFMobileBertForPreTraining (which fill-mask also takes) calls them prediction_logits
-    logits = out["prediction_logits"] if "prediction_logits" in out else out["logits"]
-    return tf.gather_nd(logits, np.stack([positions[:, 0], slots], axis=1))  # (N, V)
+    grid, places = grid_and_places(positions, int(batch["attention_mask"].shape[0]))
+    return logits_at(model, batch, tf.constant(grid), places)
 
 
 def padded_inputs(model, batch: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
-    """Model inputs for a right-padded batch, with the padding's word embeddings set to zero: the
-    trigram embedding mixes neighbours, so this makes a batched row exactly the row run alone,
-    whatever the checkpoint's [PAD] embedding holds (see mobilebert_pt/pipelines.py)."""
+    """Model inputs for a right-padded batch (numpy arrays or tensors), with the padding's word
+    embeddings set to zero: the trigram embedding mixes neighbours, so this makes a batched row
+    exactly the row run alone, whatever the checkpoint's [PAD] embedding holds (see mobilebert_pt/pipelines.py)."""
     table = model.mobilebert.embeddings.word_embeddings  # (V, E)
-    mask = tf.constant(batch["attention_mask"])
-    embeds = tf.gather(table, tf.constant(batch["input_ids"]))  # (B, T, E)
+    mask = tf.convert_to_tensor(batch["attention_mask"])
+    embeds = tf.gather(table, tf.convert_to_tensor(batch["input_ids"]))  # (B, T, E)
     embeds = embeds * tf.cast(mask, embeds.dtype)[..., None]
-    return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": tf.constant(batch["token_type_ids"])}
+    return {"inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": tf.convert_to_tensor(batch["token_type_ids"])}
+
+
+BATCH_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+ROWS = tf.TensorSpec([None, None], tf.int64)  # (B, T) of the padded batch (driver.pad), or the mask grid (B, P)
+
+
+def forward_function(model, head: str):
+    """A pipeline's forward pass for a task head (driver.PipelineBase._forward) as one tf.function of
+    the padded int64 batch (input_ids, attention_mask, token_type_ids, each (B, T)) and, for
+    masked_lm, the mask grid (B, P) and the (N, 2) places of the masks in it.
+
+    Every dimension is None in the signature, so it traces once: batches of any size, length and
+    number of masks run the same graph. Eagerly, each of the thousands of ops of a released-size
+    forward (12,000 in the graph) is a Python call: fill-mask on 128 sentences at batch 8 ran at 8
+    sentences/s eagerly, 27-33 in this function (2-core CPU, interleaved: 3.5-6x). The model's input
+    checks run as graph assertions (KerasPipeline._run raises them as ValueErrors again).
+    """
+    def inputs(ids, mask, types):
+        return padded_inputs(model, dict(zip(BATCH_NAMES, (ids, mask, types))))
+
+    if head == "masked_lm":
+        def forward(ids, mask, types, grid, at):
+            return logits_at(model, inputs(ids, mask, types), grid, at)  # (N, V)
+
+        return tf.function(forward, input_signature=[ROWS] * 4 + [tf.TensorSpec([None, 2], tf.int64)])
+    if head == "features":
+        def forward(ids, mask, types):
+            backbone = getattr(model, "mobilebert", model)
+            return backbone(input_ids=None, **inputs(ids, mask, types), return_dict=True, training=False).last_hidden_state
+    else:
+        def forward(ids, mask, types):
+            return model(**inputs(ids, mask, types), return_dict=True, training=False)
+    return tf.function(forward, input_signature=[ROWS] * 3)
+
+
+def assertion_message(err: tf.errors.InvalidArgumentError) -> str:
+    """The reason a failed graph assertion gives, without TensorFlow's trace around it: err.message is
+    "Graph execution error:\n\nDetected at node ...\n\n<reason>\n\t [[{{node ...}}]] [Op:...]"."""
+    reason = err.message.split("\n\t [[")[0].rsplit("\n\n", 1)[-1]
+    return reason.removeprefix("assertion failed: ")
 
 
 class KerasPipeline(PipelineBase):
@@ -85,10 +138,28 @@ class KerasPipeline(PipelineBase):
     def __init__(self, task, model, tokenizer, *, device: str, **kwargs):
         self.device = device
         super().__init__(task, model, tokenizer, model.config, **kwargs)
+        self._function, self._traced_table = None, None  # see forward
 
     @property
     def dtype_name(self) -> str:
         return self.model.compute_dtype
+
+    @property
+    def forward(self):
+        """The tf.function every batch runs (forward_function). Built again only when the model's
+        word-embedding table is a new variable (set_input_embeddings, resize_token_embeddings): a
+        traced graph keeps the variables it was traced with."""
+        table = self.model.mobilebert.embeddings.weight
+        if self._function is None or self._traced_table is not table:
+            self._function, self._traced_table = forward_function(self.model, self.task.head), table
+        return self._function
+
+    def _run(self, *args):
+        try:
+            return self.forward(*args)
+        except tf.errors.InvalidArgumentError as err:
+            # The model's checks are assertions in a graph (float16 overflow, ...): the ValueError an eager call raises.
+            raise ValueError(assertion_message(err)) from None
 
     def _to_tensor(self, array: np.ndarray):
         return tf.convert_to_tensor(array)
@@ -97,17 +168,16 @@ class KerasPipeline(PipelineBase):
         return tf.device(self.device)
 
     def _model_inputs(self, batch):
-        return padded_inputs(self.model, batch)
+        return [tf.convert_to_tensor(batch[name]) for name in BATCH_NAMES]
 
     def _masked_logits(self, inputs, positions):
-        return gathered_masked_logits(self.model, inputs, positions)
+        return self._run(*inputs, *grid_and_places(positions, int(inputs[0].shape[0])))
 
     def _hidden_states(self, inputs):
-        backbone = getattr(self.model, "mobilebert", self.model)
-        return backbone(input_ids=None, **inputs, return_dict=True, training=False).last_hidden_state
+        return self._run(*inputs)
 
     def _call_model(self, inputs):
-        return self.model(**inputs, return_dict=True, training=False)
+        return self._run(*inputs)
 
     def _numpy(self, value) -> np.ndarray:
         return tf.cast(value, tf.float32).numpy()
