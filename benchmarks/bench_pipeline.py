@@ -230,7 +230,7 @@ def main(argv=None) -> int:
         return 1
     print(f"fill-mask pipelines, {args.preset} config ({config.num_hidden_layers} layers), random weights (seed "
           f"{args.seed}); {len(sentences)} sentences of {WORDS[0]}-{WORDS[1]} words, batch {args.batch_size}; "
-          f"{os.cpu_count()} CPUs, threads {args.threads or 'default'}; {args.runs} alternating rounds after one warm-up")
+          f"{os.cpu_count()} CPUs, threads {args.threads or 'default'}; {args.runs} alternating rounds after a warm-up")
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = write_checkpoint(directory, config, args.seed, with_tf=False)["pt"]
         shutil.copyfile(args.vocab, os.path.join(checkpoint, "vocab.txt"))

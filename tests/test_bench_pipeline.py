@@ -18,7 +18,8 @@ def answers(ids_and_scores):
             for sentence in ids_and_scores]
 
 
-THEIRS = [[(7, 4e-4), (3, 3e-4), (9, 2e-4), (1, 1.5e-4), (2, 1e-4)], [(5, 2e-4), (6, 1e-4), (8, 9e-5), (4, 8e-5), (0, 7e-5)]]
+THEIRS = [[(7, 4e-4), (3, 3e-4), (9, 2e-4), (1, 1.5e-4), (2, 1e-4)],
+          [(5, 2e-4), (6, 1e-4), (8, 9e-5), (4, 8e-5), (0, 7e-5)]]
 
 
 def test_sentences_are_seeded_varied_and_have_one_mask_each(vocab_path):
