@@ -769,6 +769,12 @@ class TFMobileBertLMPredictionHead(keras.layers.Layer):
             hidden_states = lookup(hidden_states, mask_positions, in_xla_context(), batch_dims=1)  # (B, P, H)
         x = self.transform(hidden_states)  # (B, T or P, H)
         e = self.config.embedding_size
+        # Two products, on purpose (benchmarks/bench_tf_lm_head.py, tf.function, 2-core CPU, interleaved;
+        # this form's time / the other's): vocabulary blocks of 512 or 1024 columns (PyTorch's CPU win)
+        # 0.81-1.09, under XLA 0.71-0.96. One product over concat([E^T, dense]) (H, V) is 0.54-0.85 at
+        # 8-32 rows (the 62 MB copy per call) and 1.02-1.15 at 128-1024 rows, but in the whole model
+        # (switched at 128 rows) 0.98-1.01 at (1, 128) and 1.01-1.09 at (8, 128), and TFLite folds the
+        # concatenation into a stored copy of both matrices (the exported file grows by 62 MB).
         logits = (tf.matmul(x[..., :e], tf.cast(word_embeddings, x.dtype), transpose_b=True)  # (.., E) @ (E, V)
                   + tf.matmul(x[..., e:], tf.cast(self.dense, x.dtype)))  # (.., H - E) @ (H - E, V)
         return logits + tf.cast(self.bias, x.dtype)  # (B, T or P, V)
