@@ -246,3 +246,38 @@ def test_lists_run_in_batches_of_similar_length_with_results_in_input_order(tok)
     assert streamed == alone
     assert widths == [max(len(tok(t)["input_ids"]) for t in texts[i : i + 3]) for i in range(0, 12, 3)]
     assert driver.LENGTH_SORT_BATCHES * 3 >= 12  # the whole list fits one window here
+
+
+# ---------------------------------------------------------------------------------- top-k without a full sort
+
+
+@pytest.mark.parametrize("k", [1, 5, 17, 64, 65])
+def test_top_k_indices_is_the_stable_argsort_prefix(k):
+    from mobilebert_common.pipelines.task import top_k_indices
+
+    rng = np.random.default_rng(k)
+    for scores in (
+        rng.normal(size=64),  # distinct
+        rng.integers(0, 4, size=64).astype(np.float64),  # many ties, at and around the k-th value
+        np.full(64, 0.25),  # all tied: the first k indices
+        np.r_[np.full(10, 1.0), np.full(54, 0.5)],  # the k-th value inside a tied run
+    ):
+        expected = np.argsort(-scores, kind="stable")[:k]
+        np.testing.assert_array_equal(top_k_indices(scores, k), expected)
+
+
+# ---------------------------------------------------------------------------------- PyTorch: dropout off per call
+
+
+def test_pt_eval_mode_restores_each_module_as_it_was():
+    torch = pytest.importorskip("torch")
+    from mobilebert_pt.pipelines import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.Dropout(0.5))
+    model.train()
+    model[2].eval()  # the caller left one submodule in eval mode: model.train() afterwards would flip it
+    with eval_mode(model):
+        assert [m.training for m in model.modules()] == [False] * 4
+        x = torch.ones(1, 2)
+        assert torch.equal(model(x), model(x))  # no dropout inside
+    assert [m.training for m in model.modules()] == [True, True, True, False]

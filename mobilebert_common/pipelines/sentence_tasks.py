@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from mobilebert_common.pipelines.encode import build_feature, encode_text, truncate
-from mobilebert_common.pipelines.task import Task, TextOrPairTask, positive_int, sigmoid, softmax
+from mobilebert_common.pipelines.task import Task, TextOrPairTask, positive_int, sigmoid, softmax, top_k_indices
 
 
 def encode_text_or_pair(pipe, text, pair, truncation: bool):
@@ -94,7 +94,7 @@ class FillMask(Task):
         for m, pos in enumerate(positions):
             candidates = np.arange(probs.shape[-1]) if targets is None else targets
             scores = probs[m, candidates]
-            order = np.argsort(-scores, kind="stable")[: min(params["top_k"], len(candidates))]
+            order = top_k_indices(scores, min(params["top_k"], len(candidates)))
             results = []
             for j in order:
                 token = int(candidates[j])

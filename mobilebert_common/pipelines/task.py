@@ -20,6 +20,22 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest of a 1-D array, largest first, ties to the lower index:
+    np.argsort(-scores, kind="stable")[:k], without sorting all of it.
+
+    Fill-mask ranks a 30,522-token vocabulary for a top 5: a full sort took about 2.5 ms per mask, more
+    than twice the rest of its postprocessing. np.partition finds the k-th largest value in O(V); every index at or
+    above it (ties included, in index order) is then sorted stably, so equal scores keep their index order.
+    """
+    scores = np.asarray(scores)
+    if k >= scores.shape[0]:
+        return np.argsort(-scores, kind="stable")[:k]
+    threshold = np.partition(-scores, k - 1)[k - 1]  # the k-th smallest of -scores
+    contenders = np.flatnonzero(-scores <= threshold)  # ascending indices, at least k of them
+    return contenders[np.argsort(-scores[contenders], kind="stable")][:k]
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return 1.0 / (1.0 + np.exp(-x))
