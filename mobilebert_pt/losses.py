@@ -1,7 +1,9 @@
 """The losses of the PyTorch heads, with their label checks (rules and wording: mobilebert_common.labels).
 
 Every check runs on the host before the loss kernel: a CUDA device-side assert cannot be recovered
-from. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
+from. While torch compiles (inputs.compiling()) those value checks would be a host sync and a graph break,
+so, as the Keras losses inside XLA, a bad label is replaced by an ignored one for the kernel (no crash) and
+makes the loss NaN (never a plausible number); the static checks (dtype, shape) still raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
 
 Losses that ignore targets (IGNORE_INDEX = -100; the question-answering positions past the window)
 average over the labelled targets only and return 0, not NaN, when a batch has none: we deliberately
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 from mobilebert_common import checks
 from mobilebert_common import labels as rules
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_pt.inputs import as_tensor, is_integer
+from mobilebert_pt.inputs import as_tensor, compiling, is_integer
 
 
 def _wide(logits: torch.Tensor) -> torch.Tensor:
@@ -29,15 +31,24 @@ def as_labels(name: str, labels, like: torch.Tensor) -> torch.Tensor:
     return labels.to(like.device)
 
 
-def check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True) -> torch.Tensor:
-    """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype; returned as int64 for the kernel."""
+def nan_unless(valid: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    """While compiling: loss where every label is valid, else NaN (on every device; no host sync)."""
+    return loss + torch.where(valid.all(), 0.0, float("nan")).to(loss.dtype)
+
+
+def check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True):
+    """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype -> (int64 labels for the kernel,
+    None) eagerly, after the check; while compiling (labels with bad ones set to IGNORE_INDEX, the validity
+    mask (...) for nan_unless)."""
     rules.check_integer_labels(name, is_integer(labels), str(labels.dtype))
     valid = (labels >= 0) & (labels < num_classes)
     if allow_ignore:
         valid |= labels == IGNORE_INDEX
+    if compiling():
+        return torch.where(valid, labels.long(), IGNORE_INDEX), valid
     bad = None if bool(valid.all()) else int(labels[~valid].flatten()[0])
     rules.check_class_id(name, bad, num_classes, allow_ignore)
-    return labels.long()  # after the check (int32/int16 ids reach the kernel as the int64 it requires)
+    return labels.long(), None  # after the check (int32/int16 ids reach the kernel as the int64 it requires)
 
 
 def cross_entropy(name: str, logits: torch.Tensor, labels, ignore_index: int = IGNORE_INDEX,
@@ -46,13 +57,14 @@ def cross_entropy(name: str, logits: torch.Tensor, labels, ignore_index: int = I
     labels = as_labels(name, labels, logits)
     num_classes = logits.shape[-1]
     rules.check_label_shape(name, tuple(labels.shape), tuple(logits.shape[:-1]))
+    valid = None
     if check:
-        labels = check_class_labels(name, labels, num_classes)
+        labels, valid = check_class_labels(name, labels, num_classes)
     labels = labels.reshape(-1)
     total = F.cross_entropy(_wide(logits).reshape(-1, num_classes), labels, ignore_index=ignore_index, reduction="sum")
     # sum / max(count, 1): 0 when nothing is labelled, where torch's mean would give NaN.
     count = (labels != ignore_index).sum().clamp(min=1)
-    return total / count
+    return total / count if valid is None else nan_unless(valid, total / count)
 
 
 def sequence_classification_loss(logits: torch.Tensor, labels, problem_type) -> torch.Tensor:
@@ -88,6 +100,11 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
         rules.check_integer_positions(name, is_integer(positions), str(positions.dtype))
         rules.check_label_shape(name, tuple(positions.shape), (batch,))
         positions = positions.reshape(-1).long()
+        if compiling():  # a negative position: ignored by the kernel, NaN loss (module docstring)
+            valid = positions >= 0
+            positions = torch.where(valid, positions.clamp(max=seq), seq)  # past the window -> T, ignored
+            losses.append(nan_unless(valid, cross_entropy(name, logits, positions, ignore_index=seq, check=False)))
+            continue
         if positions.numel():
             checks.check_positions(name, int(positions.min()))
         positions = positions.clamp(max=seq)  # past the window -> T, the ignored index

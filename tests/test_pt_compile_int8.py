@@ -253,3 +253,59 @@ def test_fused_query_key_product_equals_two_products(variant, monkeypatch):
         with Products() as one:
             model(**x)
     assert two.count - one.count == model.config.num_hidden_layers
+
+
+# ------------------------------------------------------------------ torch.compile with labels
+
+# head -> a function (config, batch, seq) -> its label arguments, all valid
+LABELS = {
+    "MobileBertForMaskedLM": lambda c, b, t: {"labels": torch.arange(b * t).reshape(b, t) % c.vocab_size},
+    "MobileBertForSequenceClassification": lambda c, b, t: {"labels": torch.tensor([1, 0])},
+    "MobileBertForTokenClassification": lambda c, b, t: {"labels": torch.arange(b * t).reshape(b, t) % c.num_labels},
+    "MobileBertForQuestionAnswering": lambda c, b, t: {"start_positions": torch.tensor([1, 2]),
+                                                       "end_positions": torch.tensor([3, t + 5])},  # past T: ignored
+    "MobileBertForMultipleChoice": lambda c, b, t: {"labels": torch.tensor([1, 0])},
+    "MobileBertForNextSentencePrediction": lambda c, b, t: {"labels": torch.tensor([0, 1])},
+    "MobileBertForPreTraining": lambda c, b, t: {"labels": torch.arange(b * t).reshape(b, t) % c.vocab_size,
+                                                 "next_sentence_label": torch.tensor([1, 0])},
+}
+
+
+def labelled(cls_name):
+    model = make_pt(cls_name)
+    x = pt_inputs(model.config, cls_name)
+    batch, seq = x["input_ids"].shape[0], x["input_ids"].shape[-1]
+    return model, x, LABELS[cls_name](model.config, batch, seq)
+
+
+@pytest.mark.parametrize("cls_name", sorted(LABELS))
+def test_labels_trace_without_graph_break_and_give_the_eager_loss(cls_name):
+    """The label checks read values (a host sync): while torch compiles they become a NaN guard instead."""
+    model, x, labels = labelled(cls_name)
+    explanation = torch._dynamo.explain(model)(**x, **labels)
+    assert explanation.graph_break_count == 0, [b.reason for b in explanation.break_reasons]
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        want, got = model(**x, **labels).loss, compiled(**x, **labels).loss
+    assert torch.isfinite(want) and want > 0
+    assert_close(got.numpy(), want.numpy(), 1e-6, "compiled loss")
+
+
+@pytest.mark.parametrize("cls_name, name, bad", [
+    ("MobileBertForMaskedLM", "labels", "vocab_size"),  # one past the last class
+    ("MobileBertForMaskedLM", "labels", -3),  # negative, and not the ignore index -100
+    ("MobileBertForSequenceClassification", "labels", 2),
+    ("MobileBertForQuestionAnswering", "start_positions", -1),
+])
+def test_compiled_bad_label_gives_a_nan_loss_not_a_crash(cls_name, name, bad):
+    model, x, labels = labelled(cls_name)
+    bad = model.config.vocab_size if bad == "vocab_size" else bad
+    labels[name] = labels[name].clone()
+    labels[name].view(-1)[0] = bad
+    with pytest.raises(ValueError, match=name):  # eagerly: the clear error
+        model(**x, **labels)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        out = compiled(**x, **labels)
+    assert torch.isnan(out.loss)
+    assert torch.isfinite(out.logits if hasattr(out, "logits") else out.start_logits).all()  # only the loss
