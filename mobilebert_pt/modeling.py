@@ -78,8 +78,34 @@ class NoNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(size))
         self.bias = nn.Parameter(torch.zeros(size))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fresh: bool = False) -> torch.Tensor:
+        """x * weight + bias. fresh=True (norm_fresh): x is a temporary its caller holds alone, overwritten
+        with the result when no gradient is recorded (the same two roundings, no new buffer)."""
+        if fresh and not torch.is_grad_enabled() and x.dtype == self.weight.dtype == self.bias.dtype:
+            return x.mul_(self.weight).add_(self.bias)
         return x * self.weight + self.bias
+
+
+# Inference without autograd (no_grad / inference_mode) runs the layers' element-wise steps in place, on
+# the temporaries the layer itself just made (a product's output, a residual sum): the same operations in
+# the same order, so the same bits, without a new (B, T, width) buffer per step. At 8 x 128 tokens every
+# such buffer is 0.25-2 MB that the allocator would hand out and the kernel fault in afresh; in place, a
+# forward was 3-7% faster here at 8 x 40 and 8 x 128 (nothing measurable at 1 x 128). With autograd on
+# the out-of-place forms run (backward needs their inputs). Only a layer's own temporaries are written: the
+# output of its Linear (nn.Linear, and the int8 / adapter modules that replace it, return a new tensor) or
+# a sum it made; never a tensor the caller passed in, nor a layer output that hidden_states returns.
+
+
+def add_fresh(x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """x + other, written into x when no gradient is recorded; x: a temporary of the caller's, same shape.
+    Out of place when the dtypes differ (autocast's float16 product + the float32 residual is float32)."""
+    return x.add_(other) if not torch.is_grad_enabled() and x.dtype == other.dtype else x + other
+
+
+def norm_fresh(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) for a temporary x: NoNorm works in place (NoNorm.forward), a LayerNorm as usual. Still a
+    module call, so hooks on the norm run."""
+    return norm(x, fresh=True) if isinstance(norm, NoNorm) else norm(x)
 
 
 def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
@@ -202,7 +228,7 @@ class MobileBertSelfOutput(nn.Module):
         x = self.dense(hidden_states)
         if self.dropout is not None:
             x = self.dropout(x)
-        return self.LayerNorm(x + residual)
+        return norm_fresh(self.LayerNorm, add_fresh(x, residual))
 
 
 class MobileBertAttention(nn.Module):
@@ -228,7 +254,7 @@ class BottleneckLayer(nn.Module):
         self.LayerNorm = make_norm(config, config.intra_bottleneck_size)
 
     def forward(self, x):
-        return self.LayerNorm(self.dense(x))
+        return norm_fresh(self.LayerNorm, self.dense(x))
 
 
 class Bottleneck(nn.Module):
@@ -263,7 +289,7 @@ class OutputBottleneck(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, residual):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)  # (B, T, H)
+        return norm_fresh(self.LayerNorm, add_fresh(self.dropout(self.dense(hidden_states)), residual))  # (B, T, H)
 
 
 # ---------------------------------------------------------------------------------------- feed-forward networks
@@ -274,9 +300,11 @@ class MobileBertIntermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.true_hidden_size, config.intermediate_size)
         self.act = ACT2FN[config.hidden_act]
+        self.relu = config.hidden_act == "relu"  # the released models' activation: in place without autograd
 
     def forward(self, x):
-        return self.act(self.dense(x))  # (B, T, intermediate)
+        y = self.dense(x)  # (B, T, intermediate)
+        return torch.relu_(y) if self.relu and not torch.is_grad_enabled() else self.act(y)
 
 
 class FFNOutput(nn.Module):
@@ -286,7 +314,7 @@ class FFNOutput(nn.Module):
         self.LayerNorm = make_norm(config, config.true_hidden_size)
 
     def forward(self, hidden_states, residual):
-        return self.LayerNorm(self.dense(hidden_states) + residual)
+        return norm_fresh(self.LayerNorm, add_fresh(self.dense(hidden_states), residual))
 
 
 class FFNLayer(nn.Module):
@@ -317,8 +345,8 @@ class MobileBertOutput(nn.Module):
     def forward(self, intermediate_states, residual, layer_input_hidden):
         x = self.dense(intermediate_states)  # (B, T, I)
         if not self.use_bottleneck:
-            return self.LayerNorm(self.dropout(x) + residual)
-        x = self.LayerNorm(x + residual)
+            return norm_fresh(self.LayerNorm, add_fresh(self.dropout(x), residual))
+        x = norm_fresh(self.LayerNorm, add_fresh(x, residual))
         return self.bottleneck(x, layer_input_hidden)  # (B, T, H)
 
 
