@@ -19,6 +19,17 @@ def check_inputs_choice(has_input_ids: bool, has_inputs_embeds: bool) -> None:
         raise ValueError("pass input_ids (batch, seq) of token ids or inputs_embeds (batch, seq, embedding_size)")
 
 
+def not_a_tensor(name: str, tensor_type: str, got: str) -> ValueError:
+    """The error for an input of an unusable type (a string, a dict...): tensor_type "torch.Tensor" / "tf.Tensor"."""
+    return ValueError(f"{name} must be a {tensor_type} (or a list of lists of numbers), got {got}")
+
+
+def check_not_empty(name: str, shape: Sequence[Optional[int]], what: str = "sequence") -> None:
+    """shape: the input's whole shape (B, T) or (B, T, E), as given; a batch of 0 is refused."""
+    if shape[0] == 0:
+        raise ValueError(f"{name} has an empty batch (shape {tuple(shape)}); pass at least one {what}")
+
+
 def check_rank(name: str, shape: Sequence[int], rank: int, layout: str) -> None:
     if len(shape) != rank:
         raise ValueError(f"{name} must have {rank} dimensions {layout}, got shape {tuple(shape)}")

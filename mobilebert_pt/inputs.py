@@ -41,7 +41,7 @@ def as_tensor(name: str, value, device: torch.device, dtype: Optional[torch.dtyp
                 f"{name} could not be made a tensor ({err}); pass a torch.Tensor or a rectangular list of lists "
                 "(pad every sequence to one length, e.g. tokenizer(..., padding=True))"
             ) from None
-    raise ValueError(f"{name} must be a torch.Tensor (or a list of lists of numbers), got {type(value).__name__}")
+    raise checks.not_a_tensor(name, "torch.Tensor", type(value).__name__)
 
 
 ID_NAMES = ("input_ids", "token_type_ids", "position_ids")
@@ -69,11 +69,6 @@ def tensors(device: torch.device, embeds_dtype: torch.dtype, **inputs) -> Dict[s
 def compiling() -> bool:
     """True while torch.compile / torch.export traces: no value checks then (module docstring)."""
     return torch.compiler.is_compiling()
-
-
-def check_not_empty(name: str, shape: Tuple[int, ...], what: str = "sequence") -> None:
-    if shape[0] == 0:
-        raise ValueError(f"{name} has an empty batch (shape {tuple(shape)}); pass at least one {what}")
 
 
 def _id_range(name: str, ids: torch.Tensor, limit: int, field: str) -> None:
@@ -108,12 +103,12 @@ def validate_inputs(config: MobileBertConfig, inputs: dict) -> Dict[str, Optiona
     if input_ids is not None:
         checks.check_rank("input_ids", input_ids.shape, 2, "(batch, seq)")
         shape = tuple(input_ids.shape)
-        check_not_empty("input_ids", shape)
+        checks.check_not_empty("input_ids", shape)
     else:
         checks.check_rank("inputs_embeds", inputs_embeds.shape, 3, "(batch, seq, embedding_size)")
         checks.check_embeds_width(inputs_embeds.shape[-1], config)
         shape = tuple(inputs_embeds.shape[:2])
-        check_not_empty("inputs_embeds", tuple(inputs_embeds.shape))
+        checks.check_not_empty("inputs_embeds", tuple(inputs_embeds.shape))
         _check_finite("inputs_embeds", inputs_embeds)
     checks.check_sequence_length(shape[1], config)
     if input_ids is not None:

@@ -121,6 +121,8 @@ def unpack_inputs(input_ids, kwargs: dict, allowed: tuple) -> dict:
 def _as_tensor(name: str, value) -> tf.Tensor:
     if isinstance(value, (tf.Tensor, tf.Variable)):
         return tf.convert_to_tensor(value)
+    if isinstance(value, (str, bytes)):  # text, not ids: say so (as PyTorch), not a rank error on a string scalar
+        raise checks.not_a_tensor(name, "tf.Tensor", type(value).__name__)
     try:
         return tf.convert_to_tensor(np.asarray(value) if isinstance(value, (list, tuple)) else value)
     except (ValueError, TypeError) as err:
@@ -229,11 +231,11 @@ def check_ids(name: str, ids: tf.Tensor, limit: int, field: str, found: Checks) 
 # ---------------------------------------------------------------------------------------- the backbone's inputs
 
 
-def _check_length(reference: tf.Tensor, config: MobileBertConfig, name: str, found: Checks) -> None:
-    """(B, T) reference: at least one sequence of 1..max_position_embeddings tokens."""
+def _check_length(reference: tf.Tensor, config: MobileBertConfig, name: str, found: Checks, given: tf.Tensor) -> None:
+    """(B, T) reference: at least one sequence of 1..max_position_embeddings tokens. given: the input as passed
+    (input_ids, or inputs_embeds (B, T, E)), whose whole shape an error shows."""
     batch, seq = reference.shape.as_list()
-    if batch == 0:
-        raise ValueError(f"{name} has an empty batch (shape {tuple(reference.shape.as_list())}); pass at least one sequence")
+    checks.check_not_empty(name, given.shape.as_list())
     if seq is not None:
         checks.check_sequence_length(seq, config)
     limit = config.max_position_embeddings
@@ -305,7 +307,7 @@ def validate_inputs(config: MobileBertConfig, inputs: dict, found: Optional[Chec
         _check_finite("inputs_embeds", inputs_embeds, found)
         out["inputs_embeds"] = inputs_embeds
         reference, name = inputs_embeds[:, :, 0], "inputs_embeds"
-    _check_length(reference, config, name, found)
+    _check_length(reference, config, name, found, input_ids if input_ids is not None else inputs_embeds)
     of = name if input_ids is not None else "inputs_embeds[:, :, 0] (batch, seq)"
     if input_ids is not None:
         out["input_ids"] = check_ids("input_ids", input_ids, config.vocab_size, "vocab_size", found)

@@ -40,11 +40,12 @@ def multiple_choice(x: dict) -> dict:
 @pytest.mark.parametrize("name, value, expected", [
     ("input_ids", np.zeros((0, 7), np.int64), r"input_ids has an empty batch \(shape \(0, 7\)\)"),
     ("input_ids", np.zeros((2, 0), np.int64), "input has 0 tokens"),
-    ("inputs_embeds", np.zeros((0, 7, 16), np.float32),
-     {"pt": r"inputs_embeds has an empty batch \(shape \(0, 7, 16\)\)", "tf": r"inputs_embeds has an empty batch \(shape \(0, 7\)\)"}),
+    ("inputs_embeds", np.zeros((0, 7, 16), np.float32), r"inputs_embeds has an empty batch \(shape \(0, 7, 16\)\)"),
     ("input_ids", [[5, 6, 7], [8, 9]], "rectangular list of lists"),
     ("input_ids", "hello world",
-     {"pt": "input_ids must be a torch.Tensor.*got str", "tf": r"input_ids must have 2 dimensions \(batch, seq\), got shape \(\)"}),
+     {"pt": r"input_ids must be a torch.Tensor \(or a list of lists of numbers\), got str",
+      "tf": r"input_ids must be a tf.Tensor \(or a list of lists of numbers\), got str"}),
+    ("input_ids", b"hello", {"pt": "input_ids must be a torch.Tensor.*got bytes", "tf": "input_ids must be a tf.Tensor.*got bytes"}),
 ])
 def test_empty_or_unusable_inputs_are_value_errors(framework, name, value, expected):
     model = classifier(framework.name)
