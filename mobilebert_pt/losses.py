@@ -1,9 +1,10 @@
 """The losses of the PyTorch heads, with their label checks (rules and wording: mobilebert_common.labels).
 
 Every check runs on the host before the loss kernel: a CUDA device-side assert cannot be recovered
-from. While torch compiles (inputs.compiling()) those value checks would be a host sync and a graph break,
-so, as the Keras losses inside XLA, a bad label is replaced by an ignored one for the kernel (no crash) and
-makes the loss NaN (never a plausible number); the static checks (dtype, shape) still raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
+from. While torch compiles (inputs.compiling()) those value checks would be a host sync and a graph
+break, so, as the Keras losses do inside XLA, a bad label is replaced by an ignored one for the kernel
+(no crash) and makes the loss NaN (never a plausible number); the static checks (dtype, shape) still
+raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
 
 Losses that ignore targets (IGNORE_INDEX = -100; the question-answering positions past the window)
 average over the labelled targets only and return 0, not NaN, when a batch has none: we deliberately
@@ -37,9 +38,9 @@ def nan_unless(valid: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
 
 
 def check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True):
-    """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype -> (int64 labels for the kernel,
-    None) eagerly, after the check; while compiling (labels with bad ones set to IGNORE_INDEX, the validity
-    mask (...) for nan_unless)."""
+    """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype. Returns (labels as int64 for the
+    kernel, valid): eagerly valid is None (a bad label raised); while compiling, bad labels are set to
+    IGNORE_INDEX and valid is the (...) bool mask for nan_unless."""
     rules.check_integer_labels(name, is_integer(labels), str(labels.dtype))
     valid = (labels >= 0) & (labels < num_classes)
     if allow_ignore:

@@ -780,7 +780,7 @@ class TFMobileBertLMPredictionHead(keras.layers.Layer):
         # concatenation into a stored copy of both matrices (the exported file grows by 62 MB).
         # On rows (B*T, H), not (B, T, H): a 3-D x @ 2-D weight is a BatchMatMul of B products of T rows each,
         # the 2-D form one MatMul of B*T rows with the bias fused into it (tf.function, same process,
-        # alternating: 4-7% less per forward at (1, 128) and (8, 128), the same bits; XLA did this already).
+        # alternating: 4-7% less per forward at (1, 128) and (8, 128), equal logits there; XLA did this already).
         rows = tf.reshape(x, [-1, x.shape[-1]])  # (B*T or B*P, H)
         logits = (tf.matmul(rows[:, :e], tf.cast(word_embeddings, x.dtype), transpose_b=True)  # (rows, E) @ (E, V)
                   + tf.nn.bias_add(tf.matmul(rows[:, e:], tf.cast(self.dense, x.dtype)), tf.cast(self.bias, x.dtype)))
