@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as module_hooks
 from torch.utils.checkpoint import checkpoint
 
 from mobilebert_common import resizing
@@ -93,19 +94,34 @@ class NoNorm(nn.Module):
 # forward was 3-7% faster here at 8 x 40 and 8 x 128 (nothing measurable at 1 x 128). With autograd on
 # the out-of-place forms run (backward needs their inputs). Only a layer's own temporaries are written: the
 # output of its Linear (nn.Linear, and the int8 / adapter modules that replace it, return a new tensor) or
-# a sum it made; never a tensor the caller passed in, nor a layer output that hidden_states returns.
+# a sum it made; never a tensor the caller passed in, nor a layer output that hidden_states returns. And
+# only while no forward hook is registered on the modules that made or read it (nor a global one): a hook
+# that keeps an output (activation capture) must see it as it was returned.
 
 
-def add_fresh(x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """x + other, written into x when no gradient is recorded; x: a temporary of the caller's, same shape.
-    Out of place when the dtypes differ (autocast's float16 product + the float32 residual is float32)."""
-    return x.add_(other) if not torch.is_grad_enabled() and x.dtype == other.dtype else x + other
+def unobserved(*modules: nn.Module) -> bool:
+    """No forward (pre-)hook on these modules, nor a global one: no reference to their inputs or outputs can
+    have been kept outside the layer."""
+    if module_hooks._global_forward_hooks or module_hooks._global_forward_pre_hooks:
+        return False
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
-def norm_fresh(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """norm(x) for a temporary x: NoNorm works in place (NoNorm.forward), a LayerNorm as usual. Still a
-    module call, so hooks on the norm run."""
-    return norm(x, fresh=True) if isinstance(norm, NoNorm) else norm(x)
+def add_fresh(x: torch.Tensor, other: torch.Tensor, *made_by: nn.Module) -> torch.Tensor:
+    """x + other, written into x when no gradient is recorded and no hook watched made_by (the modules whose
+    output x is); x: a temporary of the caller's, same shape. Out of place when the dtypes differ
+    (autocast's float16 product + the float32 residual is float32)."""
+    if not torch.is_grad_enabled() and x.dtype == other.dtype and unobserved(*made_by):
+        return x.add_(other)
+    return x + other
+
+
+def norm_fresh(norm: nn.Module, x: torch.Tensor, *made_by: nn.Module) -> torch.Tensor:
+    """norm(x) for a temporary x (made by made_by, or a sum): NoNorm works in place (NoNorm.forward) unless a
+    hook watches it or made_by; a LayerNorm as usual. Still a module call, so hooks on the norm run."""
+    if isinstance(norm, NoNorm):
+        return norm(x, fresh=unobserved(norm, *made_by))
+    return norm(x)
 
 
 def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
@@ -228,7 +244,8 @@ class MobileBertSelfOutput(nn.Module):
         x = self.dense(hidden_states)
         if self.dropout is not None:
             x = self.dropout(x)
-        return norm_fresh(self.LayerNorm, add_fresh(x, residual))
+        made_by = (self.dense,) if self.dropout is None else (self.dense, self.dropout)
+        return norm_fresh(self.LayerNorm, add_fresh(x, residual, *made_by), *made_by)
 
 
 class MobileBertAttention(nn.Module):
@@ -254,7 +271,7 @@ class BottleneckLayer(nn.Module):
         self.LayerNorm = make_norm(config, config.intra_bottleneck_size)
 
     def forward(self, x):
-        return norm_fresh(self.LayerNorm, self.dense(x))
+        return norm_fresh(self.LayerNorm, self.dense(x), self.dense)
 
 
 class Bottleneck(nn.Module):
@@ -289,7 +306,9 @@ class OutputBottleneck(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, residual):
-        return norm_fresh(self.LayerNorm, add_fresh(self.dropout(self.dense(hidden_states)), residual))  # (B, T, H)
+        made_by = (self.dense, self.dropout)
+        x = add_fresh(self.dropout(self.dense(hidden_states)), residual, *made_by)
+        return norm_fresh(self.LayerNorm, x, *made_by)  # (B, T, H)
 
 
 # ---------------------------------------------------------------------------------------- feed-forward networks
@@ -304,7 +323,8 @@ class MobileBertIntermediate(nn.Module):
 
     def forward(self, x):
         y = self.dense(x)  # (B, T, intermediate)
-        return torch.relu_(y) if self.relu and not torch.is_grad_enabled() else self.act(y)
+        in_place = self.relu and not torch.is_grad_enabled() and unobserved(self.dense)
+        return torch.relu_(y) if in_place else self.act(y)
 
 
 class FFNOutput(nn.Module):
@@ -314,7 +334,7 @@ class FFNOutput(nn.Module):
         self.LayerNorm = make_norm(config, config.true_hidden_size)
 
     def forward(self, hidden_states, residual):
-        return norm_fresh(self.LayerNorm, add_fresh(self.dense(hidden_states), residual))
+        return norm_fresh(self.LayerNorm, add_fresh(self.dense(hidden_states), residual, self.dense), self.dense)
 
 
 class FFNLayer(nn.Module):
@@ -345,8 +365,9 @@ class MobileBertOutput(nn.Module):
     def forward(self, intermediate_states, residual, layer_input_hidden):
         x = self.dense(intermediate_states)  # (B, T, I)
         if not self.use_bottleneck:
-            return norm_fresh(self.LayerNorm, add_fresh(self.dropout(x), residual))
-        x = norm_fresh(self.LayerNorm, add_fresh(x, residual))
+            made_by = (self.dense, self.dropout)
+            return norm_fresh(self.LayerNorm, add_fresh(self.dropout(x), residual, *made_by), *made_by)
+        x = norm_fresh(self.LayerNorm, add_fresh(x, residual, self.dense), self.dense)
         return self.bottleneck(x, layer_input_hidden)  # (B, T, H)
 
 

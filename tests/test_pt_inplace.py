@@ -45,17 +45,56 @@ def test_the_callers_inputs_embeds_are_not_written():
     assert torch.equal(embeds, before)
 
 
-def test_hooks_on_a_nonorm_still_run_and_see_the_output():
+def captured(model, x, where, grad: bool, kind: str = "output", global_hook: bool = False):
+    """What a forward hook on each module of `where` keeps (its output, or its first input), in one call."""
+    kept = []
+    if global_hook:
+        handles = [torch.nn.modules.module.register_module_forward_hook(lambda m, args, out: None)]
+    else:
+        handles = []
+    for module in where:
+        keep = (lambda m, args, out: kept.append(out)) if kind == "output" else (lambda m, args, out: kept.append(args[0]))
+        handles.append(module.register_forward_hook(keep))
+    try:
+        with torch.set_grad_enabled(grad):
+            model(**x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [t.detach().clone() for t in kept]
+
+
+def test_a_hook_keeps_what_the_module_returned():
+    """Activation capture: a hook that keeps the output of a Linear (before relu, before the residual sum)
+    or the input of a NoNorm must see it as returned, not as the in-place steps left it afterwards."""
     model = make_pt("MobileBertModel").eval()
-    norm = model.encoder.layer[0].attention.output.LayerNorm
-    assert isinstance(norm, modeling.NoNorm)
-    seen = []
-    norm.register_forward_hook(lambda module, args, output: seen.append(output.clone()))
     x = pt_inputs(model.config)
-    with torch.no_grad():
-        model(**x)
-    model(**x)  # autograd on: out of place
-    assert len(seen) == 2 and torch.equal(seen[0], seen[1])
+    layer = model.encoder.layer[0]
+    linears = [layer.intermediate.dense, layer.attention.output.dense, layer.ffn[0].output.dense,
+               layer.output.dense, layer.bottleneck.input.dense]
+    norms = [layer.attention.output.LayerNorm, layer.output.bottleneck.LayerNorm]
+    assert all(isinstance(n, modeling.NoNorm) for n in norms)
+    for where, kind in ((linears, "output"), (norms, "input"), (norms, "output")):
+        want = captured(model, x, where, grad=True, kind=kind)
+        got = captured(model, x, where, grad=False, kind=kind)
+        assert len(got) == len(want) == len(where)
+        for g, w in zip(got, want):
+            assert torch.equal(g, w), kind
+    assert (captured(model, x, linears[:1], grad=False)[0] < 0).any()  # pre-activation kept (relu not applied)
+
+
+def test_a_global_hook_turns_the_in_place_steps_off():
+    model = make_pt("MobileBertModel").eval()
+    assert modeling.unobserved(model.encoder.layer[0].intermediate.dense)
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, args, out: None)
+    try:
+        assert not modeling.unobserved(model.encoder.layer[0].intermediate.dense)
+    finally:
+        handle.remove()
+    x = pt_inputs(model.config)
+    dense = model.encoder.layer[0].intermediate.dense
+    assert torch.equal(captured(model, x, [dense], grad=False, global_hook=True)[0],
+                       captured(model, x, [dense], grad=True)[0])
 
 
 def test_nonorm_called_directly_never_writes_its_input():
