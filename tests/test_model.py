@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from mobilebert_common.checks import FLOAT16_OVERFLOW
-from tests.harness.models import (FRAMEWORKS, VARIANTS, assert_close, make_pt, model_inputs, pt_inputs, random_inputs, relative_error,
-                                  tiny_config, unused_parameters)
+from tests.harness.models import (FRAMEWORKS, VARIANTS, assert_close, make_pt, model_inputs, pt_inputs, random_inputs, randomize,
+                                  relative_error, tiny_config, unused_parameters)
 
 HEADS = [
     "MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
@@ -370,27 +370,6 @@ def pt_weights_as_tf(pt_model) -> dict:
     return out
 
 
-def randomize(model, seed: int) -> None:
-    """Order-one weights (at the init's std 0.02 every activation is near zero and any two models agree):
-    dense std 1/sqrt(fan_in), embeddings std 0.5, norm scales 1 + N(0, 0.1), biases N(0, 0.1)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if name.endswith("LayerNorm.weight"):
-                p.copy_(1.0 + 0.1 * noise)
-            elif p.dim() == 1:
-                p.copy_(0.1 * noise)
-            elif name.endswith("_embeddings.weight"):
-                p.copy_(0.5 * noise)
-            elif name.endswith("predictions.dense.weight"):
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / p.shape[1] ** 0.5)
-
-
 def assign(tf_model, weights: dict) -> None:
     from mobilebert_tf.pretrained import weights_by_name
 
@@ -410,7 +389,7 @@ def pt_and_tf(architecture: str, config, seed: int = 0):
 
     torch.manual_seed(seed)
     pt = getattr(mobilebert_pt, architecture)(config).eval()
-    randomize(pt, seed)
+    randomize(pt, seed, embeddings_std=0.5)
     model = getattr(mobilebert_tf, "TF" + architecture)(config)
     model(model.dummy_inputs)  # builds every variable
     assign(model, pt_weights_as_tf(pt))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import mobilebert_pt
-from tests.harness.models import VARIANTS, assert_close, random_inputs, tiny_config
+from tests.harness.models import VARIANTS, assert_close, random_inputs, randomize, tiny_config
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.reference
@@ -34,30 +34,12 @@ def config_for(variant: str, **overrides):
     return config
 
 
-def randomize(model: torch.nn.Module, seed: int) -> None:
-    """Order-one weights: dense std 1/sqrt(fan_in), embeddings std 1, norms 1 + N(0, 0.1), biases N(0, 0.1)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if name.endswith("LayerNorm.weight"):
-                p.copy_(1.0 + 0.1 * noise)
-            elif p.dim() == 1:
-                p.copy_(0.1 * noise)
-            elif "embeddings" in name:
-                p.copy_(noise)
-            elif name.endswith("predictions.dense.weight"):
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / p.shape[1] ** 0.5)
-
-
 def reference_and_ours(architecture: str, config, seed: int = 0):
     ref_config = transformers.MobileBertConfig.from_dict(config.to_dict())
     ref_config._attn_implementation = "eager"
     torch.manual_seed(seed)
     ref = getattr(transformers, architecture)(ref_config).eval()
-    randomize(ref, seed)
+    randomize(ref, seed, embeddings_std=1.0)
     ours = getattr(mobilebert_pt, architecture)(config).eval()
     state = {k: v for k, v in ref.state_dict().items() if ".decoder." not in k and "position_ids" not in k}
     missing, unexpected = ours.load_state_dict(state, strict=False)
@@ -164,7 +146,7 @@ def test_sequence_classification_losses_match_reference(problem):
 def test_qa_loss_by_hand():
     config = config_for("default", num_labels=2)
     ours = mobilebert_pt.MobileBertForQuestionAnswering(config).eval()
-    randomize(ours, 3)
+    randomize(ours, 3, embeddings_std=1.0)
     inputs = inputs_for("MobileBertForQuestionAnswering", config)
     with torch.no_grad():
         out = ours(**inputs, start_positions=torch.tensor([1, 0]), end_positions=torch.tensor([4, 50]))

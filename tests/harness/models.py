@@ -101,6 +101,28 @@ def make_pt(cls_name="MobileBertForMaskedLM", variant="default", seed=0, noise=0
     return model
 
 
+def randomize(model, seed: int, embeddings_std: float) -> None:
+    """Order-one PyTorch weights (at the init's std 0.02 every activation is near zero and any two models
+    agree): norm scales 1 + N(0, 0.1), biases N(0, 0.1), the embedding tables and the embedding
+    transformation N(0, embeddings_std), the head's dense rows N(0, 0.2), other dense std 1/sqrt(fan_in)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if name.endswith("LayerNorm.weight"):
+                p.copy_(1.0 + 0.1 * noise)
+            elif p.dim() == 1:
+                p.copy_(0.1 * noise)
+            elif "embeddings" in name:
+                p.copy_(embeddings_std * noise)
+            elif name.endswith("predictions.dense.weight"):
+                p.copy_(0.2 * noise)
+            else:
+                p.copy_(noise / p.shape[1] ** 0.5)
+
+
 def pt_inputs(config, cls_name="MobileBertForMaskedLM", seed=0):
     """random_inputs as torch tensors; multiple choice gets (batch=2, choices=2, seq=7)."""
     import torch
