@@ -111,6 +111,8 @@ def to_ids(ids, what: str = "token_ids") -> List[int]:
     Only integers are ids (Python, numpy or framework integers): a float is refused even when integral,
     as transformers' fast tokenizer does (int(1.5) would quietly give token 1), and so are bools,
     strings and None."""
+    if type(ids) is list and all(type(v) is int for v in ids):
+        return list(ids)  # the common case, plain ints (type() is int excludes bool): no per-item checks below
     if is_int(ids):
         return [int(ids)]
     if not isinstance(ids, (list, tuple, np.ndarray)) and not hasattr(ids, "numpy"):

@@ -92,8 +92,9 @@ class FillMask(Task):
         hidden = set(getattr(tok, "all_special_ids", ())) - {tok.mask_token_id}
         per_mask = []
         for m, pos in enumerate(positions):
+            # (V,) scores of the whole vocabulary, or of the targets only (candidates[j] is the id of scores[j])
             candidates = np.arange(probs.shape[-1]) if targets is None else targets
-            scores = probs[m, candidates]
+            scores = probs[m] if targets is None else probs[m, candidates]
             order = top_k_indices(scores, min(params["top_k"], len(candidates)))
             results = []
             for j in order:
