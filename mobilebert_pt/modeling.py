@@ -198,19 +198,27 @@ class MobileBertSelfAttention(nn.Module):
         self.value = nn.Linear(config.value_input_size, inner)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
+    def fusable_query_key(self, query_tensor, key_tensor) -> bool:
+        """One product for query and key only when it is the same as calling the two modules: the same input,
+        plain float Linears (not int8 ones, which hold no float weight, nor a subclass with its own forward),
+        and no hook on them (a hook must run and see its module's own output; pruning's pre-hook rebuilds
+        the weight), nor a global one."""
+        return (key_tensor is query_tensor and type(self.query) is nn.Linear and type(self.key) is nn.Linear
+                and unobserved(self.query, self.key))
+
     def forward(self, query_tensor, key_tensor, value_tensor, attention_mask=None, head_mask=None, output_attentions=False):
         batch, seq, _ = query_tensor.shape
 
         def split(x):  # (B, T, I) -> (B, N, T, D)
             return x.view(batch, -1, self.num_heads, self.head_dim).transpose(1, 2)
 
-        if key_tensor is query_tensor and type(self.query) is nn.Linear and type(self.key) is nn.Linear:
+        if self.fusable_query_key(query_tensor, key_tensor):
             # Query and key read the same tensor (the shared bottleneck, bottleneck attention, or none): one
             # product with weight [Wq; Wk] (2I, in), concatenated per call (the files keep query / key apart).
             weight = torch.cat([self.query.weight, self.key.weight])
             bias = torch.cat([self.query.bias, self.key.bias])
             q, k = (split(t) for t in F.linear(query_tensor, weight, bias).chunk(2, dim=-1))  # (B, T, I) each
-        else:  # separate inputs, or int8 Linears (mobilebert_pt.quantization) that hold no float weight
+        else:  # separate inputs, int8 Linears, hooks on query / key (fusable_query_key)
             q, k = split(self.query(query_tensor)), split(self.key(key_tensor))
         v = split(self.value(value_tensor))
         if output_attentions or head_mask is not None:
