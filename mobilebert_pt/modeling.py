@@ -716,7 +716,8 @@ class MobileBertLMPredictionHead(nn.Module):
         if self.projection is not None:
             return self.projection(x)  # (B, T or P, V)
         e = self.embedding_size
-        if x.device.type == "cpu" and not torch.overrides.has_torch_function_variadic(x):
+        if x.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and not torch.overrides.has_torch_function_variadic(x):
+            # (Autocast casts F.linear, not the blocks' in-place addmm_: under it the two products below.)
             return vocabulary_blocks(x[..., :e], x[..., e:], self.decoder.weight, self.dense.weight, self.bias)
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
         # view of the parameter, which the mode recognises and caches); on a GPU one product is fastest.

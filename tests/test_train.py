@@ -300,6 +300,15 @@ def test_bf16_autocast_trains_and_saves_float32_with_a_progress_bar(work, tmp_pa
     assert "mobilebert train text-classification" in bar and "2/2" in bar and "examples_per_s=" in bar and "loss=" in bar
 
 
+def test_bf16_autocast_trains_the_masked_lm_on_the_cpu(work, tmp_path):
+    """The CPU head's vocabulary blocks accumulate with an in-place addmm_, which autocast does not cast: under
+    bf16 the head takes the two F.linear products instead (was: 'self and mat2 must have the same dtype')."""
+    root, model = work
+    result = train("fill-mask", model, data_file(root, "fill-mask", 8), str(tmp_path / "out"),
+                   epochs=1, batch_size=4, bf16=True, save_every_epoch=False, progress=False)
+    assert np.isfinite(result.metrics[-1]["train_loss"])
+
+
 def test_a_tokenizer_larger_than_the_model_is_an_error(work, tmp_path):
     import shutil
 
