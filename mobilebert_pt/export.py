@@ -7,11 +7,11 @@ The framework-free flow (arguments, probe batch, parity, report, all-or-nothing 
 mobilebert_common.export; this module loads the PyTorch model, exports it and runs the file.
 
 The exporter is torch.onnx.export's TorchScript tracer (dynamo=False). torch 2.13's default
-exporter (dynamo=True, through torch.export) refuses these models: their input checks read
-tensor values on the host (the smallest and largest id, for a readable range error), a
-data-dependent guard that torch.export cannot trace. The tracer runs those checks once, on the
-tracing batch, and records only the tensor operations, with the batch, choices and (with
-dynamic=True) sequence axes symbolic; it is also far faster (0.5 s against 13 s for a tiny model).
+exporter (dynamo=True, through torch.export) also takes these models (while tracing, the input
+checks read no value on the host: inputs.py; tests/test_pt_torch_export.py runs it), but the tracer
+is faster and its files are the ones this module has checked in every runtime and quantization.
+The tracer runs the input checks once, on the tracing batch, and records only the tensor operations,
+with the batch, choices and (with dynamic=True) sequence axes symbolic.
 The tracing batch differs from the probe batch in size and values, so the parity check would
 catch anything the trace had frozen. The graph itself holds no input checks (as with any ONNX
 model): validate ids on the host.

@@ -51,6 +51,13 @@ from mobilebert_pt.inputs import (
 from mobilebert_pt.losses import cross_entropy, sequence_classification_loss, span_loss
 from mobilebert_pt.pretrained import PreTrainedModel, truncated_normal_
 
+# What forward returns must be a pytree node for torch.export (and so for ExecuTorch and torch.onnx's default,
+# dynamo-based exporter), as transformers registers its ModelOutput: flattened to its fields, rebuilt as the class.
+OUTPUT_CLASSES = (BaseModelOutputWithPooling, MaskedLMOutput, MobileBertForPreTrainingOutput, MultipleChoiceModelOutput,
+                  NextSentencePredictorOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
+for _output in OUTPUT_CLASSES:
+    torch.export.register_dataclass(_output, serialized_type_name=f"mobilebert_common.outputs.{_output.__name__}")
+
 # ---------------------------------------------------------------------------------------- activations and norms
 
 
@@ -168,9 +175,10 @@ class MobileBertEmbeddings(nn.Module):
         batch, seq = x.shape[:2]
         if self.trigram_input:
             # The paper's kernel-3 convolution over tokens: [next token, this token, previous token],
-            # zeros past either end -> (B, T, 3E).
-            following = F.pad(x[:, 1:], (0, 0, 0, 1))
-            preceding = F.pad(x[:, :-1], (0, 0, 1, 0))
+            # zeros past either end -> (B, T, 3E). Padded to T + 1 and then cut to T (not cut to T - 1 and
+            # padded): the same values, and torch.export with a symbolic T then needs no T != 2 guard.
+            padded = F.pad(x, (0, 0, 1, 1))  # (B, T + 2, E): a zero row before and after
+            following, preceding = padded[:, 2:], padded[:, :-2]  # (B, T, E) each
             x = torch.cat([following, x, preceding], dim=2)
         if self.transforms_input:
             x = self.embedding_transformation(x)  # (B, T, H)
