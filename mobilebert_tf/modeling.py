@@ -204,9 +204,9 @@ class TFMobileBertEmbeddings(keras.layers.Layer):
         x = tf.cast(inputs_embeds, dtype)
         if self.trigram_input:
             # The paper's kernel-3 convolution over tokens: [next token, this token, previous token],
-            # zeros past either end -> (B, T, 3E).
-            following = tf.pad(x[:, 1:], [[0, 0], [0, 1], [0, 0]])
-            preceding = tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0]])
+            # zeros past either end -> (B, T, 3E). Padded once and cut, as the PyTorch twin (for torch.export).
+            padded = tf.pad(x, [[0, 0], [1, 1], [0, 0]])  # (B, T + 2, E): a zero row before and after
+            following, preceding = padded[:, 2:], padded[:, :-2]  # (B, T, E) each
             x = tf.concat([following, x, preceding], axis=2)
         if self.config.transforms_input:
             x = self.embedding_transformation(x)  # (B, T, H)
