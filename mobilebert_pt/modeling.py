@@ -210,9 +210,11 @@ class MobileBertSelfAttention(nn.Module):
         """One product for query and key only when it is the same as calling the two modules: the same input,
         plain float Linears (not int8 ones, which hold no float weight, nor a subclass with its own forward),
         and no hook on them (a hook must run and see its module's own output; pruning's pre-hook rebuilds
-        the weight), nor a global one."""
+        the weight), nor a global one. Nor under a torch-function mode (pipeline_float16's float16-mixed): it
+        keeps a float16 copy per weight parameter, and a weight concatenated per call would be copied, and
+        its bound read back from the device, on every call."""
         return (key_tensor is query_tensor and type(self.query) is nn.Linear and type(self.key) is nn.Linear
-                and unobserved(self.query, self.key))
+                and unobserved(self.query, self.key) and not torch.overrides.has_torch_function_variadic(query_tensor))
 
     def forward(self, query_tensor, key_tensor, value_tensor, attention_mask=None, head_mask=None, output_attentions=False):
         batch, seq, _ = query_tensor.shape

@@ -126,3 +126,33 @@ def test_a_passed_model_moves_to_the_given_device_in_place(tok):
     model = MobileBertForMaskedLM(config()).eval()
     pipe = pipeline("fill-mask", model=model, tokenizer=tok, device="cpu")
     assert pipe.model is model and pipe.device == torch.device("cpu")
+
+
+def test_mixed_converts_each_weight_once_not_per_call(tok):
+    """Query and key run as their two Linears under the mode, not as one product over a weight concatenated
+    per call: every weight is a parameter whose float16 copy is made once (on a GPU each new copy also
+    reads its bound back to the host)."""
+    from mobilebert_pt.pipeline_float16 import Float16Matmuls
+
+    torch.manual_seed(0)
+    model = MobileBertForMaskedLM(config()).eval()
+    inputs = {k: torch.tensor([v]) for k, v in tok("the capital of paris").items() if k != "offset_mapping"}
+    mode = Float16Matmuls()
+    converted = []
+    half_weight = mode.half_weight
+
+    def counting(weight, transposed=False):
+        if (id(weight), transposed) not in mode._cache:
+            converted.append(weight)
+        return half_weight(weight, transposed)
+
+    mode.half_weight = counting
+    with torch.no_grad(), mode:
+        first = model(**inputs).logits
+        made = len(converted)
+        second = model(**inputs).logits
+    assert made > 0 and len(converted) == made  # the second call made no new float16 copy
+    assert all(isinstance(w, torch.nn.Parameter) for w in converted)
+    assert torch.equal(first, second)
+    with torch.no_grad():
+        assert relative_error(first.numpy(), model(**inputs).logits.numpy()) < 1e-2
