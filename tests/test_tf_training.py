@@ -30,7 +30,9 @@ def test_fit_lowers_the_builtin_loss_and_reports_metrics():
     x, y = _learnable_task(config)
     # Labels inside the input dict, as a tf.data pipeline usually carries them.
     dataset = tf.data.Dataset.from_tensor_slices({**x, "labels": y}).batch(16)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), metrics=["accuracy"])
+    # 3e-3: still descending at epoch 10 (loss about 0.004). At 1e-2 it reached 1e-3 by epoch 6 and Adam's
+    # steps then spiked it now and then (one run ended at 0.16: a flaky failure).
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"])
     history = model.fit(dataset, epochs=10, verbose=0).history
     assert np.all(np.isfinite(history["loss"]))
     assert history["loss"][-1] < 0.2 * history["loss"][0], history["loss"]  # from chance (log 2) to nearly solved
