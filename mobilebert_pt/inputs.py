@@ -8,8 +8,8 @@ placed on the model's device. Ragged lists (rows of different lengths) are refus
 The rules and wording shared with Keras live in mobilebert_common.checks.
 
 torch.compile: a check that reads a tensor's values (int() / bool() on a reduction) is a host sync on
-a GPU and a graph break under torch.compile. So while torch compiles (``compiling()``) those value checks
-are skipped (the static ones, dtypes, ranks and shapes, still raise at trace time), and the model guards
+a GPU and a graph break under torch.compile, and torch.func.vmap refuses it. So while torch compiles or
+vmaps (``tracing()``) those value checks are skipped (the static ones, dtypes, ranks and shapes, still raise at trace time), and the model guards
 the lookups instead (modeling.lookup): an out-of-range id or mask position is clamped for the gather and
 its row made NaN, so a compiled model can neither crash the process (a device-side assert) nor return
 plausible wrong numbers, as the Keras models do inside XLA. A NaN/inf float input gives NaN outputs, and
@@ -66,21 +66,29 @@ def tensors(device: torch.device, embeds_dtype: torch.dtype, **inputs) -> Dict[s
     return out
 
 
-def compiling() -> bool:
-    """True while torch.compile / torch.export traces: no value checks then (module docstring)."""
-    return torch.compiler.is_compiling()
+def tracing() -> bool:
+    """True while values cannot be read on the host: torch.compile / torch.export traces, or torch.func.vmap
+    runs (its batched tensors refuse .item(): per-sample gradients, vmap(grad(...))). No value checks then
+    (module docstring)."""
+    return torch.compiler.is_compiling() or _in_vmap()
+
+
+def _in_vmap() -> bool:
+    # torch.func's transforms in force, innermost last; None outside any (torch has no public query for this).
+    stack = getattr(torch._C._functorch, "get_interpreter_stack", lambda: None)()
+    return bool(stack) and any(t.key() == torch._C._functorch.TransformType.Vmap for t in stack)
 
 
 def _id_range(name: str, ids: torch.Tensor, limit: int, field: str) -> None:
     checks.check_integer_ids(name, is_integer(ids), str(ids.dtype).replace("torch.", ""))
-    if ids.numel() and not compiling():
+    if ids.numel() and not tracing():
         low, high = torch.aminmax(ids)
         checks.check_id_range(name, int(low), int(high), limit, field)
 
 
 def _check_finite(name: str, t: Optional[torch.Tensor]) -> None:
     """A float input with NaN/inf would make every logit NaN: one reduction to say so instead."""
-    if t is not None and (t.is_floating_point() or t.is_complex()) and not compiling():
+    if t is not None and (t.is_floating_point() or t.is_complex()) and not tracing():
         checks.check_finite_input(name, bool(torch.isfinite(t).all()))
 
 
@@ -146,7 +154,7 @@ def check_mask_positions(mask_positions, hidden_states: torch.Tensor) -> torch.T
     if positions.shape[0] != batch:
         raise ValueError(f"mask_positions has shape {tuple(positions.shape)} (batch, num_positions) but the input's "
                          f"batch is {batch}; pass one row of positions per sequence")
-    if positions.numel() and not compiling():  # compiled: the head clamps and NaN-poisons instead
+    if positions.numel() and not tracing():  # tracing: the head clamps and NaN-poisons instead
         low, high = (int(v) for v in torch.aminmax(positions))
         if low < 0 or high >= seq:
             raise ValueError(f"mask_positions must hold token positions in [0, {seq}) (the input's sequence length); "
@@ -157,7 +165,7 @@ def check_mask_positions(mask_positions, hidden_states: torch.Tensor) -> torch.T
 def check_finite(tensor: torch.Tensor) -> None:
     """The output check: float16 tops out at 65504 and released MobileBERT activations reach 1e7-1e8,
     so a float16 run can overflow; never return inf/NaN silently."""
-    if tensor.dtype == torch.float16 and not compiling() and not bool(torch.isfinite(tensor).all()):
+    if tensor.dtype == torch.float16 and not tracing() and not bool(torch.isfinite(tensor).all()):
         raise ValueError(checks.FLOAT16_OVERFLOW)
 
 

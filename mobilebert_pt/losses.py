@@ -1,9 +1,9 @@
 """The losses of the PyTorch heads, with their label checks (rules and wording: mobilebert_common.labels).
 
 Every check runs on the host before the loss kernel: a CUDA device-side assert cannot be recovered
-from. While torch compiles (inputs.compiling()) those value checks would be a host sync and a graph
-break, so, as the Keras losses do inside XLA, a bad label is replaced by an ignored one for the kernel
-(no crash) and makes the loss NaN (never a plausible number); the static checks (dtype, shape) still
+from. While torch compiles or vmaps (inputs.tracing()) those value checks would be a host sync and a graph
+break (vmap refuses them), so, as the Keras losses do inside XLA, a bad label is replaced by an ignored one
+for the kernel (no crash) and makes the loss NaN (never a plausible number); the static checks (dtype, shape) still
 raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
 
 Losses that ignore targets (IGNORE_INDEX = -100; the question-answering positions past the window)
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from mobilebert_common import checks
 from mobilebert_common import labels as rules
 from mobilebert_common.labels import IGNORE_INDEX
-from mobilebert_pt.inputs import as_tensor, compiling, is_integer
+from mobilebert_pt.inputs import as_tensor, is_integer, tracing
 
 
 def _wide(logits: torch.Tensor) -> torch.Tensor:
@@ -33,19 +33,19 @@ def as_labels(name: str, labels, like: torch.Tensor) -> torch.Tensor:
 
 
 def nan_unless(valid: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-    """While compiling: loss where every label is valid, else NaN (on every device; no host sync)."""
+    """While tracing: loss where every label is valid, else NaN (on every device; no host sync)."""
     return loss + torch.where(valid.all(), 0.0, float("nan")).to(loss.dtype)
 
 
 def check_class_labels(name: str, labels: torch.Tensor, num_classes: int, allow_ignore: bool = True):
     """Class ids in [0, num_classes) (or -100 = ignored), any integer dtype. Returns (labels as int64 for the
-    kernel, valid): eagerly valid is None (a bad label raised); while compiling, bad labels are set to
+    kernel, valid): eagerly valid is None (a bad label raised); while tracing, bad labels are set to
     IGNORE_INDEX and valid is the (...) bool mask for nan_unless."""
     rules.check_integer_labels(name, is_integer(labels), str(labels.dtype))
     valid = (labels >= 0) & (labels < num_classes)
     if allow_ignore:
         valid |= labels == IGNORE_INDEX
-    if compiling():
+    if tracing():
         return torch.where(valid, labels.long(), IGNORE_INDEX), valid
     bad = None if bool(valid.all()) else int(labels[~valid].flatten()[0])
     rules.check_class_id(name, bad, num_classes, allow_ignore)
@@ -101,7 +101,7 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
         rules.check_integer_positions(name, is_integer(positions), str(positions.dtype))
         rules.check_label_shape(name, tuple(positions.shape), (batch,))
         positions = positions.reshape(-1).long()
-        if compiling():  # a negative position: ignored by the kernel, NaN loss (module docstring)
+        if tracing():  # a negative position: ignored by the kernel, NaN loss (module docstring)
             valid = positions >= 0
             positions = torch.where(valid, positions.clamp(max=seq), seq)  # past the window -> T, ignored
             losses.append(nan_unless(valid, cross_entropy(name, logits, positions, ignore_index=seq, check=False)))

@@ -43,9 +43,9 @@ from mobilebert_pt.inputs import (
     INPUT_NAMES,
     check_finite,
     check_mask_positions,
-    compiling,
     flatten_choices,
     tensors,
+    tracing,
     validate_inputs,
 )
 from mobilebert_pt.losses import cross_entropy, sequence_classification_loss, span_loss
@@ -144,11 +144,11 @@ def make_norm(config: MobileBertConfig, size: int) -> nn.Module:
 def lookup(gather, ids: torch.Tensor, size: int) -> torch.Tensor:
     """gather(ids) for ids that must lie in [0, size): rows of an embedding, or positions along T of (B, T, H).
 
-    Eagerly the ids were checked before any kernel (inputs.py): a plain gather. While torch compiles the
-    value checks cannot run (inputs.py), so an out-of-range id is clamped for the gather (no device-side
+    Eagerly the ids were checked before any kernel (inputs.py): a plain gather. While torch compiles or vmaps
+    the value checks cannot run (inputs.tracing), so an out-of-range id is clamped for the gather (no device-side
     assert) and its row made NaN (never a plausible wrong number), as the Keras lookup does inside XLA.
     """
-    if not compiling():
+    if not tracing():
         return gather(ids)
     rows = gather(ids.clamp(0, size - 1))  # (..., D)
     valid = (ids >= 0) & (ids < size)
