@@ -9,13 +9,13 @@ The rules and wording shared with Keras live in mobilebert_common.checks.
 
 torch.compile: a check that reads a tensor's values (int() / bool() on a reduction) is a host sync on
 a GPU and a graph break under torch.compile, and torch.func.vmap refuses it. So while torch compiles or
-vmaps (``tracing()``) those value checks are skipped (the static ones, dtypes, ranks and shapes, still raise at trace time), and the model guards
-the lookups instead (modeling.lookup): an out-of-range id or mask position is clamped for the gather and
-its row made NaN, so a compiled model can neither crash the process (a device-side assert) nor return
-plausible wrong numbers, as the Keras models do inside XLA. A NaN/inf float input gives NaN outputs, and
-a float16 overflow inf/NaN outputs, instead of a ValueError. To get the errors, validate outside the compiled
-function: ``compiled(**model.validate_inputs(batch))``. Eagerly nothing changes: every check runs before
-any kernel.
+vmaps (``tracing()``) those value checks are skipped (the static ones, dtypes, ranks and shapes, still
+raise at trace time), and the model guards the lookups instead (modeling.lookup): an out-of-range id or
+mask position is clamped for the gather and its row made NaN, so a compiled model can neither crash the
+process (a device-side assert) nor return plausible wrong numbers, as the Keras models do inside XLA. A
+NaN/inf float input gives NaN outputs, and a float16 overflow inf/NaN outputs, instead of a ValueError.
+To get the errors, validate outside the compiled function: ``compiled(**model.validate_inputs(batch))``.
+Eagerly nothing changes: every check runs before any kernel.
 """
 
 from __future__ import annotations

@@ -53,8 +53,9 @@ from mobilebert_pt.pretrained import PreTrainedModel, truncated_normal_
 
 # What forward returns must be a pytree node for torch.export (and so for ExecuTorch and torch.onnx's default,
 # dynamo-based exporter), as transformers registers its ModelOutput: flattened to its fields, rebuilt as the class.
-OUTPUT_CLASSES = (BaseModelOutputWithPooling, MaskedLMOutput, MobileBertForPreTrainingOutput, MultipleChoiceModelOutput,
-                  NextSentencePredictorOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
+OUTPUT_CLASSES = (BaseModelOutputWithPooling, MaskedLMOutput, MobileBertForPreTrainingOutput,
+                  MultipleChoiceModelOutput, NextSentencePredictorOutput, QuestionAnsweringModelOutput,
+                  SequenceClassifierOutput, TokenClassifierOutput)
 for _output in OUTPUT_CLASSES:
     torch.export.register_dataclass(_output, serialized_type_name=f"mobilebert_common.outputs.{_output.__name__}")
 
@@ -175,7 +176,7 @@ class MobileBertEmbeddings(nn.Module):
         batch, seq = x.shape[:2]
         if self.trigram_input:
             # The paper's kernel-3 convolution over tokens: [next token, this token, previous token],
-            # zeros past either end -> (B, T, 3E). Padded to T + 1 and then cut to T (not cut to T - 1 and
+            # zeros past either end -> (B, T, 3E). Padded once to T + 2 and cut to T (not cut to T - 1 and
             # padded): the same values, and torch.export with a symbolic T then needs no T != 2 guard.
             padded = F.pad(x, (0, 0, 1, 1))  # (B, T + 2, E): a zero row before and after
             following, preceding = padded[:, 2:], padded[:, :-2]  # (B, T, E) each
