@@ -3,8 +3,8 @@
 Every check runs on the host before the loss kernel: a CUDA device-side assert cannot be recovered
 from. While torch compiles or vmaps (inputs.tracing()) those value checks would be a host sync and a graph
 break (vmap refuses them), so, as the Keras losses do inside XLA, a bad label is replaced by an ignored one
-for the kernel (no crash) and makes the loss NaN (never a plausible number); the static checks (dtype, shape) still
-raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
+for the kernel (no crash) and makes the loss NaN (never a plausible number); the static checks (dtype,
+shape) still raise. Losses are computed in float32 (float64 stays float64) whatever the model's dtype.
 
 Losses that ignore targets (IGNORE_INDEX = -100; the question-answering positions past the window)
 average over the labelled targets only and return 0, not NaN, when a batch has none: we deliberately

@@ -8,11 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import mobilebert_pt  # noqa: E402
-from tests.harness.models import make_pt, pt_inputs, relative_error  # noqa: E402
+from tests.harness.models import ARCHITECTURES, make_pt, pt_inputs, relative_error  # noqa: E402
 
-HEADS = ["MobileBertModel", "MobileBertForPreTraining", "MobileBertForMaskedLM", "MobileBertForNextSentencePrediction",
-         "MobileBertForSequenceClassification", "MobileBertForMultipleChoice", "MobileBertForTokenClassification",
-         "MobileBertForQuestionAnswering"]
+HEADS = ARCHITECTURES  # the backbone and every head
 
 
 def dynamic_shapes(inputs: dict, config, cls_name: str) -> dict:
