@@ -772,7 +772,8 @@ class MobileBertLMPredictionHead(nn.Module):
         x = self.transform(hidden_states)  # (B, T or P, H)
         if self.projection is not None:
             return self.projection(x)  # (B, T or P, V)
-        if self.keep_stacked_weight and not torch.is_grad_enabled() and not tracing():
+        if (self.keep_stacked_weight and not torch.is_grad_enabled() and not tracing()
+                and not torch.overrides.has_torch_function_variadic(x)):  # (pipeline_float16: parameters only)
             return stacked_product(x, self.kept_stacked_weight(), self.bias)  # (B, T or P, V)
         e = self.embedding_size
         if x.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and not torch.overrides.has_torch_function_variadic(x):
