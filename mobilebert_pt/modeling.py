@@ -776,25 +776,54 @@ class MobileBertLMPredictionHead(nn.Module):
                 and not torch.overrides.has_torch_function_variadic(x)):  # (pipeline_float16: parameters only)
             return stacked_product(x, self.kept_stacked_weight(), self.bias)  # (B, T or P, V)
         e = self.embedding_size
+        words_in, extra_in = x[..., :e], x[..., e:]  # (B, T or P, E), (B, T or P, H - E)
+        if (not torch.is_grad_enabled() and not tracing() and x[..., 0].numel() <= ONEDNN_HEAD_ROWS
+                and extra_in.shape[-1] and onednn_float32(x)):
+            return onednn_products(words_in, extra_in, self.decoder.weight, self.dense.weight, self.bias)
         if x.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and not torch.overrides.has_torch_function_variadic(x):
             # (Autocast casts F.linear, not the blocks' in-place addmm_: under it the two products below.)
-            return vocabulary_blocks(x[..., :e], x[..., e:], self.decoder.weight, self.dense.weight, self.bias)
+            return vocabulary_blocks(words_in, extra_in, self.decoder.weight, self.dense.weight, self.bias)
         # F.linear for both products: pipeline_float16's mode runs them in float16 (dense.weight.t() is a
         # view of the parameter, which the mode recognises and caches); on a GPU one product is fastest.
-        words = F.linear(x[..., :e], self.decoder.weight)  # (B, T or P, V): x[..., :E] @ E^T
-        extra = F.linear(x[..., e:], self.dense.weight.t(), self.bias)  # (B, T or P, V): x[..., E:] @ dense.weight + bias
+        words = F.linear(words_in, self.decoder.weight)  # (B, T or P, V): x[..., :E] @ E^T
+        extra = F.linear(extra_in, self.dense.weight.t(), self.bias)  # (B, T or P, V): x[..., E:] @ dense.weight + bias
         return words + extra
 
 
+def onednn_float32(x: torch.Tensor) -> bool:
+    """x may go through oneDNN's product (torch.ops.mkldnn._linear_pointwise, the kernel torch.compile's CPU
+    freezing emits): float32 on the CPU, oneDNN built and enabled (torch.backends.mkldnn), no torch-function
+    mode (pipeline_float16 sees F.linear only), no autocast (which casts F.linear only). It has no backward
+    formula: callers also require no autograd and no tracing."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu")
+            and not torch.overrides.has_torch_function_variadic(x))
+
+
 def stacked_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x @ weight^T + bias, (..., H) @ (V, H) -> (..., V), for inference. On the CPU in float32 through
-    oneDNN's product (the kernel torch.compile's CPU freezing emits): on this head's (H x V) shape it
-    reached 186-206 GFLOP/s here where torch's default product (MKL) reached 91-109 and the vocabulary
-    blocks 122-131 (2-core AMD EPYC, 128 rows). Elsewhere F.linear (cuBLAS on a GPU)."""
-    if (x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
-            and torch.backends.mkldnn.enabled and not torch.overrides.has_torch_function_variadic(x)):
+    """x @ weight^T + bias, (..., H) @ (V, H) -> (..., V), for inference: through oneDNN where it may run
+    (onednn_float32), which on this head's (H x V) shape reached 186-206 GFLOP/s here where torch's
+    default CPU product (MKL) reached 91-109 and the vocabulary blocks 122-131 (2-core AMD EPYC, 128
+    rows); elsewhere F.linear (cuBLAS on a GPU)."""
+    if onednn_float32(x) and weight.dtype == torch.float32:
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
+
+
+# Up to this many rows (B*T or B*P) the CPU head runs onednn_products in inference, above them
+# vocabulary_blocks. Head alone, 2-core AMD EPYC, interleaved (blocks / oneDNN ms): 1 row 6.95 / 3.62,
+# 8 rows 12.3 / 5.4, 64 rows 25.7 / 14.5, 128 rows 32.7 / 24.9, 256 rows 52.8 / 43.5, 384 rows
+# 92.5 / 98.8, 512 rows 102 / 104: few rows stream the 62 MB of weights, which oneDNN does in two calls
+# and the blocks in 120; many rows are bound by the products, where the blocks keep each output in cache.
+ONEDNN_HEAD_ROWS = 256
+
+
+def onednn_products(words_in, extra_in, embeddings, dense_weight, bias) -> torch.Tensor:
+    """words_in @ embeddings^T + bias + extra_in @ dense_weight, (..., E), (..., H-E) -> (..., V), as two
+    oneDNN products, the first one's output added in the second's epilogue (a binary post-op): no third
+    pass over the (..., V) logits. For inference (onednn_float32); H - E must not be 0."""
+    words = torch.ops.mkldnn._linear_pointwise(words_in, embeddings, bias, "none", [], "")  # (..., V)
+    return torch.ops.mkldnn._linear_pointwise.binary(extra_in, words, dense_weight.t(), None, "add")  # (..., V)
 
 
 # Vocabulary columns per block of the CPU head product: a (512 x H) weight block is 1 MB at H = 512, the

@@ -43,9 +43,38 @@ def test_head_uses_blocks_on_cpu_and_matches_the_plain_products(monkeypatch):
     real = modeling.vocabulary_blocks
     monkeypatch.setattr(modeling, "vocabulary_blocks", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(modeling, "VOCAB_BLOCK", 7)  # several blocks, the last one partial
+    monkeypatch.setattr(modeling, "ONEDNN_HEAD_ROWS", 0)  # more rows than the oneDNN products take
     with torch.no_grad():
         blocked = model(**x).logits
         assert calls, "the CPU head did not use vocabulary_blocks"
         monkeypatch.setattr(modeling, "vocabulary_blocks", lambda *a: two_products(*a))
         plain = model(**x).logits
     torch.testing.assert_close(blocked, plain, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mask_positions", [None, [[1, 3], [0, 5]]], ids=["all_rows", "mask_positions"])
+def test_few_rows_in_inference_take_the_onednn_products(monkeypatch, mask_positions):
+    """Up to ONEDNN_HEAD_ROWS rows, without autograd, the CPU head is two oneDNN products (the second adding
+    the first in its epilogue): equal to the plain two products; with autograd the blocks."""
+    from tests.harness.models import make_pt, pt_inputs
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN")
+    model = make_pt("MobileBertForMaskedLM")
+    x = dict(pt_inputs(model.config), mask_positions=None if mask_positions is None else torch.tensor(mask_positions))
+    used = []
+    for name in ("onednn_products", "vocabulary_blocks"):
+        real = getattr(modeling, name)
+        monkeypatch.setattr(modeling, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+    with torch.no_grad():
+        got = model(**x).logits
+        assert used == ["onednn_products"]
+        monkeypatch.setattr(modeling, "onednn_products", lambda *a: two_products(*a))
+        want = model(**x).logits
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    used.clear()
+    model(**x).logits.sum().backward()
+    assert used == ["vocabulary_blocks"]
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+        model(**x)
+    assert used == ["vocabulary_blocks"] * 2

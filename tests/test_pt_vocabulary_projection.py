@@ -181,11 +181,12 @@ def test_cpu_float32_product_is_onednn_unless_disabled(monkeypatch):
         pytest.skip("this torch build has no oneDNN: the kept copy runs F.linear")
     plain, cached = cached_pair()
     x = pt_inputs(plain.config)
+    with torch.no_grad():
+        want = plain(**x).logits
     calls = []
     onednn = torch.ops.mkldnn._linear_pointwise
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda *a: calls.append(a[1].shape) or onednn(*a))
     with torch.no_grad():
-        want = plain(**x).logits
         got = cached(**x).logits
         assert calls == [(plain.config.vocab_size, plain.config.hidden_size)]
         with torch.backends.mkldnn.flags(enabled=False):
