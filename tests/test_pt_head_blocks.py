@@ -33,6 +33,21 @@ def test_blocks_equal_two_products_values_and_gradients(vocab, extra):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m: f"gradient of {name}: {m}")
 
 
+@pytest.mark.parametrize("vocab, extra", [(1300, 24), (512, 24), (700, 0)])
+def test_blocks_without_autograd_fill_one_buffer_with_the_same_bits(vocab, extra):
+    """Without autograd the blocks go through one reused buffer into the output: the same bits as the
+    blocks autograd records and concatenates."""
+    g = torch.Generator().manual_seed(1)
+    params = (torch.randn(3, 5, 8, generator=g), torch.randn(3, 5, extra, generator=g), torch.randn(vocab, 8, generator=g),
+              torch.randn(extra, vocab, generator=g), torch.randn(vocab, generator=g))
+    recorded = modeling.vocabulary_blocks(*params)
+    with torch.no_grad():
+        buffered = modeling.vocabulary_blocks(*params)
+    assert buffered.shape == (3, 5, vocab) and buffered.is_contiguous()
+    assert torch.equal(buffered, recorded)
+    torch.testing.assert_close(buffered, two_products(*params), rtol=1e-5, atol=1e-5)
+
+
 def test_head_uses_blocks_on_cpu_and_matches_the_plain_products(monkeypatch):
     """The model's logits with the blocks equal its logits with the plain two products (the GPU path)."""
     from tests.harness.models import make_pt, pt_inputs
