@@ -520,9 +520,10 @@ class MobileBertPreTrainedModel(PreTrainedModel):
         """Keep the masked-LM head's two products as one (V, H) matrix for inference (enabled=False drops it).
 
         Without autograd (torch.no_grad / inference_mode) the head then runs one product over the kept copy
-        [E | dense.weight^T], on the CPU in float32 through oneDNN: the head about 1.4x faster at 128-1024
-        rows, the whole masked-LM forward 10-15% (benchmarks/bench_speed.py, path "cached"). The price is
-        the copy: vocab_size x hidden_size floats (62.5 MB for the released model) while enabled. The copy
+        [E | dense.weight^T], on the CPU in float32 through oneDNN: a masked-LM forward at 8x128 about 6%
+        faster, 2% at 2x128 (up to ONEDNN_HEAD_ROWS rows the head is oneDNN's without it; path "cached" of
+        benchmarks/bench_speed.py). The price is the copy: vocab_size x hidden_size floats (62.5 MB for the
+        released model) while enabled. The copy
         is rebuilt when those weights change in place (an optimizer step, load_state_dict) or are replaced
         (.to(), resize_token_embeddings); a change through ``.data`` is not seen: call this again after one.
         Training, torch.compile and torch.export run the usual two products. Returns the model.
