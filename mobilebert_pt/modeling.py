@@ -523,10 +523,10 @@ class MobileBertPreTrainedModel(PreTrainedModel):
         [E | dense.weight^T], on the CPU in float32 through oneDNN: a masked-LM forward at 8x128 about 6%
         faster, 2% at 2x128 (up to ONEDNN_HEAD_ROWS rows the head is oneDNN's without it; path "cached" of
         benchmarks/bench_speed.py). The price is the copy: vocab_size x hidden_size floats (62.5 MB for the
-        released model) while enabled. The copy
-        is rebuilt when those weights change in place (an optimizer step, load_state_dict) or are replaced
-        (.to(), resize_token_embeddings); a change through ``.data`` is not seen: call this again after one.
-        Training, torch.compile and torch.export run the usual two products. Returns the model.
+        released model) while enabled. The copy is rebuilt when those weights change in place (an optimizer
+        step, load_state_dict) or are replaced (.to(), resize_token_embeddings); a change through ``.data``
+        is not seen: call this again after one. Training, torch.compile, torch.export and vmap run the
+        usual two products. Returns the model.
         """
         heads = [m for m in self.modules() if isinstance(m, MobileBertLMPredictionHead)]
         if not heads:
@@ -856,7 +856,7 @@ def vocabulary_blocks(words_in, extra_in, embeddings, dense_weight, bias) -> tor
     out = words_in.new_empty(words_in.shape[0], vocab)  # (rows, V)
     buffer = words_in.new_empty(words_in.shape[0], VOCAB_BLOCK)  # (rows, block), reused
     for cols in columns:
-        block = buffer[:, : len(range(vocab)[cols])]  # the last block may be narrower
+        block = buffer[:, : min(VOCAB_BLOCK, vocab - cols.start)]  # the last block may be narrower
         torch.addmm(bias[cols], words_in, embeddings[cols].t(), out=block)
         out[:, cols].copy_(block.addmm_(extra_in, dense_weight[:, cols]))
     return out.view(*shape, vocab)  # (..., V)
