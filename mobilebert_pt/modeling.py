@@ -525,8 +525,8 @@ class MobileBertPreTrainedModel(PreTrainedModel):
         benchmarks/bench_speed.py). The price is the copy: vocab_size x hidden_size floats (62.5 MB for the
         released model) while enabled. The copy is rebuilt when those weights change in place (an optimizer
         step, load_state_dict) or are replaced (.to(), resize_token_embeddings); a change through ``.data``
-        is not seen: call this again after one. Training, torch.compile, torch.export and vmap run the
-        usual two products. Returns the model.
+        is not seen: call this again after one. Training, torch.compile, torch.export, torch.jit.trace and
+        vmap run the usual two products. Returns the model.
         """
         heads = [m for m in self.modules() if isinstance(m, MobileBertLMPredictionHead)]
         if not heads:
@@ -773,13 +773,13 @@ class MobileBertLMPredictionHead(nn.Module):
         x = self.transform(hidden_states)  # (B, T or P, H)
         if self.projection is not None:
             return self.projection(x)  # (B, T or P, V)
-        if (self.keep_stacked_weight and not torch.is_grad_enabled() and not tracing()
+        if (self.keep_stacked_weight and eager_inference()
                 and not torch.overrides.has_torch_function_variadic(x)):  # (pipeline_float16: parameters only)
             return stacked_product(x, self.kept_stacked_weight(), self.bias)  # (B, T or P, V)
         e = self.embedding_size
         words_in, extra_in = x[..., :e], x[..., e:]  # (B, T or P, E), (B, T or P, H - E)
-        if (not torch.is_grad_enabled() and not tracing() and x[..., 0].numel() <= ONEDNN_HEAD_ROWS
-                and extra_in.shape[-1] and onednn_float32(x)):
+        if (eager_inference() and x[..., 0].numel() <= ONEDNN_HEAD_ROWS and extra_in.shape[-1]
+                and onednn_float32(x)):
             return onednn_products(words_in, extra_in, self.decoder.weight, self.dense.weight, self.bias)
         if x.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and not torch.overrides.has_torch_function_variadic(x):
             # (Autocast casts F.linear, not the blocks' in-place addmm_: under it the two products below.)
@@ -791,11 +791,18 @@ class MobileBertLMPredictionHead(nn.Module):
         return words + extra
 
 
+def eager_inference() -> bool:
+    """No autograd and no tracer: torch.compile / torch.export / vmap (inputs.tracing) nor torch.jit.trace, whose
+    graph (and so torch.onnx.export's TorchScript one) cannot hold oneDNN's op nor the blocks' writes into a
+    buffer. The head's inference paths (onednn_products, the kept copy, the buffered blocks) run only then."""
+    return not torch.is_grad_enabled() and not tracing() and not torch.jit.is_tracing()
+
+
 def onednn_float32(x: torch.Tensor) -> bool:
     """x may go through oneDNN's product (torch.ops.mkldnn._linear_pointwise, the kernel torch.compile's CPU
     freezing emits): float32 on the CPU, oneDNN built and enabled (torch.backends.mkldnn), no torch-function
     mode (pipeline_float16 sees F.linear only), no autocast (which casts F.linear only). It has no backward
-    formula: callers also require no autograd and no tracing."""
+    formula: callers also require eager_inference()."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu")
             and not torch.overrides.has_torch_function_variadic(x))
@@ -849,7 +856,7 @@ def vocabulary_blocks(words_in, extra_in, embeddings, dense_weight, bias) -> tor
     shape, vocab = words_in.shape[:-1], embeddings.shape[0]
     words_in, extra_in = words_in.flatten(0, -2), extra_in.flatten(0, -2)  # (rows, E), (rows, H-E); H-E may be 0
     columns = [slice(start, start + VOCAB_BLOCK) for start in range(0, vocab, VOCAB_BLOCK)]
-    if torch.is_grad_enabled() or tracing():
+    if not eager_inference():
         blocks = [torch.addmm(bias[cols], words_in, embeddings[cols].t()).addmm_(extra_in, dense_weight[:, cols])
                   for cols in columns]  # (rows, block) each
         return torch.cat(blocks, dim=-1).view(*shape, vocab)  # (..., V)

@@ -93,3 +93,41 @@ def test_few_rows_in_inference_take_the_onednn_products(monkeypatch, mask_positi
     with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
         model(**x)
     assert used == ["vocabulary_blocks"] * 2
+
+
+class LogitsOnly(torch.nn.Module):
+    """model(input_ids, attention_mask).logits: torch.jit.trace takes tensors, not output objects."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+@pytest.mark.parametrize("head", ["onednn_rows", "block_rows", "kept_copy"])
+def test_jit_trace_under_no_grad_records_the_plain_products(monkeypatch, head):
+    """torch.jit.trace (and torch.onnx.export's TorchScript tracer) under no_grad: the graph cannot hold oneDNN's
+    op (it failed with 'unsupported input list type: Scalar?') nor the buffered blocks' writes, so the head
+    records the blocks autograd would; the traced model gives the eager logits, on other inputs too."""
+    import warnings
+
+    from tests.harness.models import make_pt, pt_inputs
+
+    model = make_pt("MobileBertForMaskedLM").eval()
+    if head == "block_rows":
+        monkeypatch.setattr(modeling, "ONEDNN_HEAD_ROWS", 0)
+    if head == "kept_copy":
+        model.cache_vocabulary_projection()
+    x = pt_inputs(model.config)
+    wrapped = LogitsOnly(model).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the host-side input checks, as in export.py
+        traced = torch.jit.trace(wrapped, (x["input_ids"], x["attention_mask"]), strict=False)
+        assert not [n.kind() for n in traced.inlined_graph.nodes() if "mkldnn" in n.kind()]
+        other_ids = torch.flip(x["input_ids"], dims=[1])
+        for ids in (x["input_ids"], other_ids):
+            torch.testing.assert_close(traced(ids, x["attention_mask"]), wrapped(ids, x["attention_mask"]),
+                                       rtol=1e-5, atol=1e-5)
+    assert head != "kept_copy" or model.cls.predictions.stacked_cache is not None  # eager did use the copy
