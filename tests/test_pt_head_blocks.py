@@ -1,6 +1,7 @@
 """The CPU masked-LM head computes its vocabulary product in column blocks (modeling.vocabulary_blocks):
 the same logits and the same gradients as the two full products it replaces."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -131,3 +132,21 @@ def test_jit_trace_under_no_grad_records_the_plain_products(monkeypatch, head):
             torch.testing.assert_close(traced(ids, x["attention_mask"]), wrapped(ids, x["attention_mask"]),
                                        rtol=1e-5, atol=1e-5)
     assert head != "kept_copy" or model.cls.predictions.stacked_cache is not None  # eager did use the copy
+
+
+def test_onnx_export_under_no_grad_gives_the_eager_logits(tmp_path):
+    """A user's own torch.onnx.export (TorchScript tracer) inside no_grad: it failed on the head's oneDNN op."""
+    import warnings
+
+    ort = pytest.importorskip("onnxruntime")
+    from tests.harness.models import make_pt, pt_inputs
+
+    model = LogitsOnly(make_pt("MobileBertForMaskedLM")).eval()
+    x = pt_inputs(model.model.config)
+    args, path = (x["input_ids"], x["attention_mask"]), str(tmp_path / "mlm.onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on the host-side checks; the legacy exporter's notice
+        torch.onnx.export(model, args, path, dynamo=False, input_names=["input_ids", "attention_mask"], opset_version=17)
+        want = model(*args).numpy()
+    got = ort.InferenceSession(path).run(None, {"input_ids": args[0].numpy(), "attention_mask": args[1].numpy()})[0]
+    assert np.abs(got - want).max() / max(1.0, np.abs(want).max()) < 1e-5
