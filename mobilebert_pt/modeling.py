@@ -847,7 +847,7 @@ def vocabulary_blocks(words_in, extra_in, embeddings, dense_weight, bias) -> tor
     torch's CPU product reaches about 85-105 GFLOP/s on it here, the blocks about 130-145 (the second
     product accumulates into the block's output while it is cached). Same sums as the two full products.
 
-    Without autograd (and not tracing) every block is computed in one reused (rows, VOCAB_BLOCK) buffer and
+    Under eager_inference() every block is computed in one reused (rows, VOCAB_BLOCK) buffer and
     copied to its columns of the output: 60 fresh 2 MB blocks at 1024 rows were freed after the
     concatenation and handed back to the system, to be faulted in again by the next call (30,000 page
     faults per forward at 8x128); the buffer stays in cache. 3-4% less per masked-LM forward at 4x128 and
