@@ -851,7 +851,7 @@ def vocabulary_blocks(words_in, extra_in, embeddings, dense_weight, bias) -> tor
     copied to its columns of the output: 60 fresh 2 MB blocks at 1024 rows were freed after the
     concatenation and handed back to the system, to be faulted in again by the next call (30,000 page
     faults per forward at 8x128); the buffer stays in cache. 3-4% less per masked-LM forward at 4x128 and
-    8x128, the same bits. Autograd records the blocks and the concatenation instead.
+    8x128, the same bits. Otherwise (autograd, a tracer) the blocks are concatenated, as autograd records them.
     """
     shape, vocab = words_in.shape[:-1], embeddings.shape[0]
     words_in, extra_in = words_in.flatten(0, -2), extra_in.flatten(0, -2)  # (rows, E), (rows, H-E); H-E may be 0
