@@ -1,7 +1,6 @@
 """The CPU masked-LM head computes its vocabulary product in column blocks (modeling.vocabulary_blocks):
 the same logits and the same gradients as the two full products it replaces."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -96,15 +95,11 @@ def test_few_rows_in_inference_take_the_onednn_products(monkeypatch, mask_positi
     assert used == ["vocabulary_blocks"] * 2
 
 
-class LogitsOnly(torch.nn.Module):
-    """model(input_ids, attention_mask).logits: torch.jit.trace takes tensors, not output objects."""
+def logits_module(model):
+    """model(input_ids, attention_mask, token_type_ids) -> (logits,), as the exporter traces it (tensors in and out)."""
+    from mobilebert_pt.export import NamedOutputs
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return NamedOutputs(model, ["logits"]).eval()
 
 
 @pytest.mark.parametrize("head", ["onednn_rows", "block_rows", "kept_copy"])
@@ -114,7 +109,7 @@ def test_jit_trace_under_no_grad_records_the_plain_products(monkeypatch, head):
     records the blocks autograd would; the traced model gives the eager logits, on other inputs too."""
     import warnings
 
-    from tests.harness.models import make_pt, pt_inputs
+    from tests.harness.models import make_pt, pt_inputs, relative_error
 
     model = make_pt("MobileBertForMaskedLM").eval()
     if head == "block_rows":
@@ -122,15 +117,16 @@ def test_jit_trace_under_no_grad_records_the_plain_products(monkeypatch, head):
     if head == "kept_copy":
         model.cache_vocabulary_projection()
     x = pt_inputs(model.config)
-    wrapped = LogitsOnly(model).eval()
+    wrapped = logits_module(model)
+    args = (x["input_ids"], x["attention_mask"], x["token_type_ids"])
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the host-side input checks, as in export.py
-        traced = torch.jit.trace(wrapped, (x["input_ids"], x["attention_mask"]), strict=False)
+        traced = torch.jit.trace(wrapped, args, strict=False)
         assert not [n.kind() for n in traced.inlined_graph.nodes() if "mkldnn" in n.kind()]
         other_ids = torch.flip(x["input_ids"], dims=[1])
         for ids in (x["input_ids"], other_ids):
-            torch.testing.assert_close(traced(ids, x["attention_mask"]), wrapped(ids, x["attention_mask"]),
-                                       rtol=1e-5, atol=1e-5)
+            got, want = traced(ids, *args[1:])[0], wrapped(ids, *args[1:])[0]
+            assert relative_error(got.numpy(), want.numpy()) < 1e-5
     assert head != "kept_copy" or model.cls.predictions.stacked_cache is not None  # eager did use the copy
 
 
@@ -139,14 +135,15 @@ def test_onnx_export_under_no_grad_gives_the_eager_logits(tmp_path):
     import warnings
 
     ort = pytest.importorskip("onnxruntime")
-    from tests.harness.models import make_pt, pt_inputs
+    from tests.harness.models import make_pt, pt_inputs, relative_error
 
-    model = LogitsOnly(make_pt("MobileBertForMaskedLM")).eval()
+    model = logits_module(make_pt("MobileBertForMaskedLM"))
     x = pt_inputs(model.model.config)
-    args, path = (x["input_ids"], x["attention_mask"]), str(tmp_path / "mlm.onnx")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    args, path = tuple(x[name] for name in names), str(tmp_path / "mlm.onnx")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on the host-side checks; the legacy exporter's notice
-        torch.onnx.export(model, args, path, dynamo=False, input_names=["input_ids", "attention_mask"], opset_version=17)
-        want = model(*args).numpy()
-    got = ort.InferenceSession(path).run(None, {"input_ids": args[0].numpy(), "attention_mask": args[1].numpy()})[0]
-    assert np.abs(got - want).max() / max(1.0, np.abs(want).max()) < 1e-5
+        torch.onnx.export(model, args, path, dynamo=False, input_names=names, opset_version=17)
+        want = model(*args)[0].numpy()
+    got = ort.InferenceSession(path).run(None, {name: value.numpy() for name, value in zip(names, args)})[0]
+    assert relative_error(got, want) < 1e-5
